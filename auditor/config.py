@@ -41,7 +41,7 @@ from typing import Any
 from auditor.errors import ConfigError
 
 ACQUISITION_TYPES = ("open-dataset", "web-crawl", "commercial", "user-data", "synthetic")
-METADATA_FIELDS = ("id", "url", "licence", "crawl_date")
+METADATA_FIELDS = ("id", "url", "licence", "crawl_date", "http_headers")
 EVIDENCE_KINDS = ("licence_file", "collection_log", "contract_id", "consent_record")
 DEFAULT_TEXT_COLUMNS = ("text", "content")
 # Column names picked up when no mapping is given, in order of preference.
@@ -50,6 +50,7 @@ DEFAULT_METADATA_COLUMNS: dict[str, tuple[str, ...]] = {
     "url": ("url", "source_url", "meta.url"),
     "licence": ("license", "licence", "meta.license", "meta.licence"),
     "crawl_date": ("crawl_date", "timestamp", "date", "meta.crawl_date", "meta.timestamp"),
+    "http_headers": ("http_headers", "headers", "meta.http_headers"),
 }
 ON_ERROR_CHOICES = ("abort", "skip-file")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")

@@ -34,11 +34,12 @@ WORK_SCHEMA = pa.schema(
         pa.field("text", pa.large_string()),
         pa.field("meta_licence", pa.string()),
         pa.field("crawl_date", pa.date32()),
+        pa.field("http_headers", pa.string()),
     ]
 )
 
 # Columns that exist only while a batch flows through the stages; never written to disk.
-TRANSIENT_COLUMNS = ("text", "norm_text", "meta_licence")
+TRANSIENT_COLUMNS = ("text", "norm_text", "meta_licence", "http_headers")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,70 @@
+"""Atomic writers: a temporary file in the target folder, flushed and fsynced, then renamed.
+
+A crash leaves either the old file or the new one, never half of one. Temporary files are named
+``.<name>.<random>.tmp`` so a reader that lists a folder skips them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success it replaces ``target`` atomically."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_bytes_atomic(target: Path, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json_atomic(target: Path, obj: Any) -> None:
+    data = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    write_bytes_atomic(target, data.encode("utf-8"))
+
+
+def write_parquet_atomic(target: Path, table: pa.Table, *, row_group_size: int = 65536) -> None:
+    """Write ``table`` deterministically: fixed options, zstd, and no column statistics.
+
+    Statistics are off because Parquet stores min/max values in plain text: a column that ever held a
+    personal value (a URL with an e-mail address in it, say) would leak it into the footer.
+    """
+    with atomic_path(target) as tmp:
+        pq.write_table(
+            table,
+            tmp,
+            compression="zstd",
+            write_statistics=False,
+            row_group_size=row_group_size,
+            store_schema=True,
+        )

@@ -1,0 +1,177 @@
+"""Writing the manifest directory: records.parquet, sources.parquet, shards.parquet, summary.json.
+
+Every file is written atomically. summary.json is written last and holds the SHA-256 of every other
+file, so a manifest is complete exactly when summary.json exists and the hashes match (``verify``); an
+old summary.json is removed before anything else is written, so a crash mid-write never leaves a
+manifest that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from auditor import __version__
+from auditor.io.atomic import write_json_atomic, write_parquet_atomic
+from auditor.manifest.merkle import merkle_root, record_leaf_bytes
+from auditor.manifest.schema import SCHEMA_VERSION, conform
+
+if TYPE_CHECKING:
+    from auditor.config import AuditConfig
+    from auditor.engines.local import ShardResult
+
+RECORDS = "records.parquet"
+SOURCES = "sources.parquet"
+SHARDS = "shards.parquet"
+SUMMARY = "summary.json"
+DECISIONS = ("include", "exclude", "review")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    summary: dict[str, Any]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _count_by_source(records: pa.Table, mask: pa.Array | None = None) -> dict[str, int]:
+    if records.num_rows == 0:
+        return {}
+    table = records.select(["source"]) if mask is None else records.select(["source"]).filter(mask)
+    if table.num_rows == 0:
+        return {}
+    counts = table.group_by("source").aggregate([("source", "count")])
+    return dict(zip(counts.column("source").to_pylist(), counts.column("source_count").to_pylist(), strict=True))
+
+
+def _flag(records: pa.Table, name: str) -> pa.Array | None:
+    if name not in records.column_names:
+        return None
+    col = records.column(name)
+    if pa.types.is_boolean(col.type):
+        return pc.fill_null(col, False)
+    if pa.types.is_list(col.type):
+        return pc.greater(pc.list_value_length(col).fill_null(0), 0)
+    return pc.is_valid(col)
+
+
+def build_sources_table(config: AuditConfig, records: pa.Table, results: Sequence[ShardResult],
+                        source_errors: dict[str, list[str]],
+                        source_outcomes: dict[str, tuple[str, list[str]]] | None = None) -> pa.Table:
+    """One row per source: acquisition, declared licence, evidence, counts by decision and flag."""
+    totals = _count_by_source(records)
+    by_decision = {d: _count_by_source(records, pc.equal(records.column("decision"), d)) for d in DECISIONS}
+    flags = {}
+    for column, label in (("text_null", "n_text_null"), ("dup_of", "n_duplicates"), ("pii_count", "n_pii"),
+                          ("pii_sensitive", "n_pii_sensitive"), ("opt_out", "n_opt_out"),
+                          ("rights", "n_rights"), ("licence_conflict", "n_licence_conflict")):
+        mask = _flag(records, column)
+        if column == "pii_count" and mask is not None:
+            mask = pc.greater(pc.fill_null(records.column("pii_count"), 0), 0)
+        flags[label] = _count_by_source(records, mask) if mask is not None else {}
+    rows: list[dict[str, Any]] = []
+    outcomes = source_outcomes or {}
+    for spec in sorted(config.sources, key=lambda s: s.name):
+        mine = [r for r in results if r.source == spec.name]
+        errors = source_errors.get(spec.name, [])
+        outcome, outcome_rules = outcomes.get(spec.name, ("none", []))
+        rows.append({
+            "source": spec.name,
+            "acquisition": spec.acquisition,
+            "declared_licence": spec.declared_licence,
+            "evidence": [{"kind": k, "ref": v} for k, v in sorted(spec.evidence.items())],
+            "n_shards": len(mine),
+            "n_shards_unreadable": sum(1 for r in mine if r.error) + (1 if errors and not mine else 0),
+            "n_bytes": sum(r.n_bytes for r in mine),
+            "n_records": totals.get(spec.name, 0),
+            **{f"n_{d}": by_decision[d].get(spec.name, 0) for d in DECISIONS},
+            **{label: counts.get(spec.name, 0) for label, counts in flags.items()},
+            "status": "unreadable" if errors and not any(r.n_records for r in mine) else
+                      ("partial" if errors else "ok"),
+            "errors": errors,
+            "source_outcome": outcome,
+            "source_reasons": outcome_rules,
+        })
+    schema = pa.schema([
+        ("source", pa.string()), ("acquisition", pa.string()), ("declared_licence", pa.string()),
+        ("evidence", pa.list_(pa.struct([("kind", pa.string()), ("ref", pa.string())]))),
+        ("n_shards", pa.int64()), ("n_shards_unreadable", pa.int64()), ("n_bytes", pa.int64()),
+        ("n_records", pa.int64()), *[(f"n_{d}", pa.int64()) for d in DECISIONS],
+        *[(label, pa.int64()) for label in flags], ("status", pa.string()), ("errors", pa.list_(pa.string())),
+        ("source_outcome", pa.string()), ("source_reasons", pa.list_(pa.string())),
+    ])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _shards_table(results: Sequence[ShardResult]) -> pa.Table:
+    return pa.table({
+        "source": pa.array([r.source for r in results], pa.string()),
+        "shard": pa.array([r.shard for r in results], pa.string()),
+        "format": pa.array([r.format for r in results], pa.string()),
+        "file_sha256": pa.array([r.file_sha256 for r in results], pa.string()),
+        "n_bytes": pa.array([r.n_bytes for r in results], pa.int64()),
+        "n_records": pa.array([r.n_records for r in results], pa.int64()),
+        "status": pa.array(["unreadable" if r.error else "ok" for r in results], pa.string()),
+        "error": pa.array([r.error for r in results], pa.string()),
+    })
+
+
+def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
+    counts = pc.value_counts(column.combine_chunks() if column.num_chunks else pa.array([], column.type))
+    return {str(v["values"]): int(v["counts"]) for v in counts.to_pylist() if v["values"] is not None}
+
+
+def write_manifest(out: Path, records: pa.Table, sources: pa.Table, results: Sequence[ShardResult], *,
+                   config: AuditConfig, parameters: dict[str, Any], policy: dict[str, Any] | None,
+                   extra_files: dict[str, pa.Table] | None = None) -> Manifest:
+    """Write the manifest directory and return its summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SUMMARY).unlink(missing_ok=True)
+    records = conform(records)
+    write_parquet_atomic(out / RECORDS, records)
+    write_parquet_atomic(out / SOURCES, sources)
+    write_parquet_atomic(out / SHARDS, _shards_table(results))
+    files = [RECORDS, SOURCES, SHARDS]
+    for name, table in (extra_files or {}).items():
+        write_parquet_atomic(out / name, table)
+        files.append(name)
+    reasons = pc.list_flatten(records.column("reasons"))
+    summary = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "auditor", "version": __version__},
+        "audit": config.name,
+        "policy": policy,
+        "parameters": parameters,
+        "inputs": [{"source": r.source, "shard": r.shard, "format": r.format, "sha256": r.file_sha256,
+                    "bytes": r.n_bytes, "records": r.n_records, "error": r.error} for r in results],
+        "totals": {
+            "records": records.num_rows,
+            "sources": sources.num_rows,
+            "shards": len(results),
+            "shards_unreadable": sum(1 for r in results if r.error),
+            "bytes": sum(r.n_bytes for r in results),
+            "chars": int(pc.sum(records.column("n_chars")).as_py() or 0),
+            "text_null": int(pc.sum(records.column("text_null").cast(pa.int64())).as_py() or 0),
+            "by_decision": {d: int(pc.sum(pc.equal(records.column("decision"), d).cast(pa.int64())).as_py() or 0)
+                            for d in DECISIONS},
+            "by_reason": _value_counts(pa.chunked_array([reasons])) if len(reasons) else {},
+        },
+        "merkle": {"algorithm": "rfc6962-sha256", "leaves": records.num_rows,
+                   "root": merkle_root(record_leaf_bytes(records))},
+        "files": {name: sha256_file(out / name) for name in files},
+    }
+    write_json_atomic(out / SUMMARY, summary)
+    return Manifest(path=out, summary=summary)
