@@ -21,6 +21,7 @@ import hashlib
 import unicodedata
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from auditor.stages.base import StageContext, append_columns
 
@@ -33,6 +34,23 @@ def normalise_text(text: str) -> str:
     return " ".join(folded.split())
 
 
+def normalise_array(texts: pa.Array) -> pa.Array:
+    """``normalise_text`` over an Arrow string array (nulls stay null)."""
+    return pa.array(_normalise_list(texts.to_pylist()), pa.large_string())
+
+
+def _normalise_list(texts: list[str | None]) -> list[str | None]:
+    # For ASCII text NFKC is the identity and case folding is lower(): skip both (str.isascii is O(1)).
+    return [None if t is None else " ".join(t.lower().split()) if t.isascii() else normalise_text(t)
+            for t in texts]
+
+
+def _sha256_hex(texts: list[str | None]) -> list[str]:
+    """Hex SHA-256 of every text's UTF-8 bytes; null texts hash as the empty string."""
+    sha256 = hashlib.sha256
+    return [_EMPTY_SHA256 if t is None else sha256(t.encode("utf-8")).hexdigest() for t in texts]
+
+
 class NormaliseStage:
     name = "normalise"
 
@@ -40,28 +58,16 @@ class NormaliseStage:
         """Nothing to load: normalisation has no parameters."""
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        texts = batch.column("text").to_pylist()
-        n = len(texts)
-        content = [_EMPTY_SHA256] * n
-        norm_hash = [_EMPTY_SHA256] * n
-        norm: list[str | None] = [None] * n
-        n_chars = [0] * n
-        sha256 = hashlib.sha256
-        for i, text in enumerate(texts):
-            if text is None:
-                continue
-            content[i] = sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-            normal = normalise_text(text)
-            norm[i] = normal
-            norm_hash[i] = sha256(normal.encode("utf-8", "surrogatepass")).hexdigest()
-            n_chars[i] = len(text)
+        texts = batch.column("text")
+        raw = texts.to_pylist()
+        norm = _normalise_list(raw)
         return append_columns(
             batch,
             {
-                "content_sha256": pa.array(content, pa.string()),
-                "norm_sha256": pa.array(norm_hash, pa.string()),
-                "n_chars": pa.array(n_chars, pa.int64()),
-                "text_null": batch.column("text").is_null(),
+                "content_sha256": pa.array(_sha256_hex(raw), pa.string()),
+                "norm_sha256": pa.array(_sha256_hex(norm), pa.string()),
+                "n_chars": pc.fill_null(pc.utf8_length(texts), 0).cast(pa.int64()),
+                "text_null": texts.is_null(),
                 "norm_text": pa.array(norm, pa.large_string()),
             },
         )
