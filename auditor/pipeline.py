@@ -37,6 +37,7 @@ class ScanOptions:
     on_error: str | None = None  # None: the config's
     run_dir: Path | None = None  # None: <out>/.run
     keep_run_dir: bool = True
+    previous_runs: tuple[Path, ...] = ()  # --incremental: manifests (or run directories) to reuse
 
 
 @dataclass(frozen=True)
@@ -111,9 +112,10 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     )
     builder = StageBuilder(context)
     run_dir = options.run_dir or options.out / ".run"
+    previous = [_run_dir_of(p) for p in options.previous_runs]
     results = list(run_map(tasks, builder, run_dir=run_dir, fingerprint=builder.fingerprint(),
                            batch_size=batch_size, workers=options.workers, skip_bad_files=skip,
-                           progress=progress))
+                           previous_runs=previous, progress=progress))
     for r in results:
         if r.error:
             source_errors.setdefault(r.source, []).append(r.error)
@@ -128,6 +130,14 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     if not options.keep_run_dir:
         shutil.rmtree(run_dir, ignore_errors=True)
     return ScanResult(manifest=manifest, shards=results, source_errors=source_errors)
+
+
+def _run_dir_of(path: Path) -> Path:
+    """The run directory of a previous manifest (``<manifest>/.run``) or a run directory itself."""
+    for candidate in (path / ".run", path):
+        if (candidate / "attributes").is_dir():
+            return candidate
+    raise UsageError(f"{path}: not a previous manifest or run directory (no .run/attributes/ inside)")
 
 
 def decide(records: pa.Table) -> pa.Table:

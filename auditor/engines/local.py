@@ -1,8 +1,8 @@
 """The local engine: map stages over shards on one machine, in a process pool, with bounded memory.
 
 Each shard is read batch by batch, passed through the stages, and its attributes (the stage columns,
-without any text) are written to ``<run_dir>/attributes/<task>.parquet`` next to a completion marker
-``<task>.done.json``. A marker names the input file's SHA-256 and the fingerprint of the stages and
+without any text) are written to ``<run_dir>/attributes/<key>.parquet`` (key: a hash of source and
+shard name) next to a completion marker ``<key>.done.json``. A marker names the input file's SHA-256 and the fingerprint of the stages and
 their parameters, so a re-run with the same run directory reuses every finished shard: a scan that dies
 resumes where it stopped, and an unchanged shard is never read twice.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -63,6 +64,13 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def attributes_path(run_dir: Path, task: ShardTask) -> Path:
+    """Where a shard's attributes live: named after (source, shard), so a file never changes owner when
+    shards are added or removed between runs."""
+    key = hashlib.sha256(f"{task.source.name}\0{task.shard.name}".encode()).hexdigest()[:24]
+    return run_dir / "attributes" / f"{key}.parquet"
+
+
 def _marker_path(attributes: Path) -> Path:
     return attributes.with_name(attributes.stem + ".done.json")
 
@@ -97,32 +105,88 @@ def _write_attributes(task: ShardTask, stages: Sequence[Stage], batch_size: int,
     return n_records
 
 
-def run_task(task: ShardTask, stages: Sequence[Stage], *, run_dir: Path, fingerprint: str, batch_size: int,
-             skip_bad_files: bool, progress: ProgressFn | None = None) -> ShardResult:
-    """Map one shard (or reuse its finished attribute file) and describe what happened."""
-    path = task.shard.path
-    n_bytes = path.stat().st_size
-    sha = file_sha256(path)
-    target = run_dir / "attributes" / f"{task.index:06d}.parquet"
+@dataclass(frozen=True)
+class Finished:
+    """A shard whose attributes a run directory already holds, as its completion marker says."""
+
+    attributes: Path
+    file_sha256: str
+    size: int
+    mtime_ns: int
+    n_records: int
+
+
+FinishedIndex = dict[tuple[str, str], Finished]
+
+
+def load_finished(run_dirs: Sequence[Path], fingerprint: str) -> FinishedIndex:
+    """Finished shards of ``run_dirs`` (earlier directories win) made with the same stages and parameters."""
+    index: FinishedIndex = {}
+    for run_dir in reversed(run_dirs):
+        for marker in sorted((run_dir / "attributes").glob("*.done.json")):
+            try:
+                done = json.loads(marker.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue  # a damaged marker only means the shard is mapped again
+            attributes = marker.with_name(marker.name.removesuffix(".done.json") + ".parquet")
+            if done.get("fingerprint") != fingerprint or not attributes.is_file():
+                continue
+            index[(done["source"], done["shard"])] = Finished(
+                attributes=attributes, file_sha256=done["file_sha256"], size=done["size"],
+                mtime_ns=done["mtime_ns"], n_records=done["n_records"])
+    return index
+
+
+def _reusable(task: ShardTask, finished: FinishedIndex, size: int, mtime_ns: int) -> tuple[str, Finished | None]:
+    """The file's SHA-256 and a finished result to reuse, if any.
+
+    An unchanged size and modification time is trusted without reading the file (as make and rsync
+    do), which keeps a re-scan of an unchanged corpus cheap; otherwise the file is hashed and reused
+    only if its content is unchanged.
+    """
+    prev = finished.get((task.source.name, task.shard.name))
+    if prev is not None and prev.size == size and prev.mtime_ns == mtime_ns:
+        return prev.file_sha256, prev
+    sha = file_sha256(task.shard.path)
+    if prev is not None and prev.file_sha256 == sha:
+        return sha, prev
+    return sha, None
+
+
+def run_task(task: ShardTask, stages: StageFactory, *, run_dir: Path, fingerprint: str, batch_size: int,
+             skip_bad_files: bool, finished: FinishedIndex | None = None,
+             progress: ProgressFn | None = None) -> ShardResult:
+    """Map one shard (or reuse its finished attribute file) and describe what happened.
+
+    ``stages`` is called (and may build and set up the stages) only if the shard must be mapped.
+    """
+    stat = task.shard.path.stat()
+    sha, prev = _reusable(task, finished or {}, stat.st_size, stat.st_mtime_ns)
+    target = attributes_path(run_dir, task)
     marker = _marker_path(target)
-    key = {"file_sha256": sha, "fingerprint": fingerprint, "source": task.source.name, "shard": task.shard.name}
     base = {"index": task.index, "source": task.source.name, "shard": task.shard.name,
-            "format": task.shard.format, "file_sha256": sha, "n_bytes": n_bytes}
-    if marker.exists() and target.exists():
-        done = json.loads(marker.read_text(encoding="utf-8"))
-        if done.get("key") == key:
-            if progress is not None:
-                progress(done["n_records"], n_bytes)
-            return ShardResult(**base, n_records=done["n_records"], attributes=target, reused=True)
+            "format": task.shard.format, "file_sha256": sha, "n_bytes": stat.st_size}
+    done = {"source": task.source.name, "shard": task.shard.name, "fingerprint": fingerprint,
+            "file_sha256": sha, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if prev is not None:
+        if prev.attributes.resolve() != target.resolve():
+            marker.unlink(missing_ok=True)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(prev.attributes, tmp)
+            write_json_atomic(marker, {**done, "n_records": prev.n_records})
+        if progress is not None:
+            progress(prev.n_records, stat.st_size)
+        return ShardResult(**base, n_records=prev.n_records, attributes=target, reused=True)
+    marker.unlink(missing_ok=True)
     try:
-        n_records = _write_attributes(task, stages, batch_size, target, progress)
+        n_records = _write_attributes(task, stages(), batch_size, target, progress)
     except InputError as exc:
         if not skip_bad_files:
             raise
         return ShardResult(**base, n_records=0, attributes=None, error=str(exc))
-    write_json_atomic(marker, {"key": key, "n_records": n_records})
+    write_json_atomic(marker, {**done, "n_records": n_records})
     if progress is not None:
-        progress(0, n_bytes)
+        progress(0, stat.st_size)
     return ShardResult(**base, n_records=n_records, attributes=target)
 
 
@@ -136,30 +200,44 @@ def _init_worker(factory: StageFactory) -> None:
 
 
 def _run_in_worker(task: ShardTask, run_dir: Path, fingerprint: str, batch_size: int,
-                   skip_bad_files: bool) -> ShardResult | AuditorError:
+                   skip_bad_files: bool, finished: FinishedIndex) -> ShardResult | AuditorError:
     if _WORKER_STAGES is None:
         raise RuntimeError("worker initialiser did not run")
     try:
-        return run_task(task, _WORKER_STAGES, run_dir=run_dir, fingerprint=fingerprint,
-                        batch_size=batch_size, skip_bad_files=skip_bad_files)
+        worker_stages = _WORKER_STAGES
+        return run_task(task, lambda: worker_stages, run_dir=run_dir, fingerprint=fingerprint,
+                        batch_size=batch_size, skip_bad_files=skip_bad_files, finished=finished)
     except AuditorError as exc:
         return exc
 
 
 def run_map(tasks: Sequence[ShardTask], factory: StageFactory, *, run_dir: Path, fingerprint: str,
-            batch_size: int, workers: int, skip_bad_files: bool,
+            batch_size: int, workers: int, skip_bad_files: bool, previous_runs: Sequence[Path] = (),
             progress: ProgressFn | None = None) -> Iterator[ShardResult]:
-    """Map every task; yields results in task order. ``workers=1`` runs in this process."""
+    """Map every task; yields results in task order. ``workers=1`` runs in this process.
+
+    Shards finished in ``run_dir`` or in ``previous_runs`` (incremental re-audit) with the same
+    fingerprint and unchanged content are reused, not read.
+    """
     (run_dir / "attributes").mkdir(parents=True, exist_ok=True)
+    finished = load_finished([run_dir, *previous_runs], fingerprint)
+    if all((t.source.name, t.shard.name) in finished for t in tasks):
+        workers = 1  # nothing (or little) to map: not worth starting a pool
     if workers <= 1 or len(tasks) <= 1:
-        stages = factory()
+        built: list[Sequence[Stage]] = []
+
+        def stages() -> Sequence[Stage]:
+            if not built:
+                built.append(factory())
+            return built[0]
+
         for task in tasks:
             yield run_task(task, stages, run_dir=run_dir, fingerprint=fingerprint, batch_size=batch_size,
-                           skip_bad_files=skip_bad_files, progress=progress)
+                           skip_bad_files=skip_bad_files, finished=finished, progress=progress)
         return
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_init_worker,
                              initargs=(factory,)) as pool:
-        futures = [pool.submit(_run_in_worker, t, run_dir, fingerprint, batch_size, skip_bad_files)
+        futures = [pool.submit(_run_in_worker, t, run_dir, fingerprint, batch_size, skip_bad_files, finished)
                    for t in tasks]
         for future in futures:
             result = future.result()
