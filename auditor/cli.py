@@ -104,6 +104,9 @@ def main() -> None:
               help="Worker processes for the map stages.")
 @click.option("--on-error", type=click.Choice(["abort", "skip-file"]),
               help="What to do with an unreadable file (default: abort with exit code 3).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: a process pool on this machine; ray: Ray Data (pip install 'auditor[ray]').")
+@click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local instance).")
 @click.option("--incremental", "previous_runs", multiple=True, type=click.Path(path_type=Path),
               help="A previous manifest (or run directory): unchanged shards are not read again. Repeatable.")
 @click.option("--fail-on", type=click.Choice(["exclude", "review"]),
@@ -111,7 +114,8 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the human summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def scan(paths: tuple[Path, ...], config_path: Path | None, out: Path, text_column: str | None,
-         batch_size: int | None, workers: int, on_error: str | None, previous_runs: tuple[Path, ...],
+         batch_size: int | None, workers: int, on_error: str | None, engine: str, ray_address: str | None,
+         previous_runs: tuple[Path, ...],
          fail_on: str | None, as_json: bool, quiet: bool) -> None:
     """Scan PATHS (files or folders; or a folder with audit.toml) and write a manifest to --out."""
     from auditor.pipeline import ScanOptions
@@ -120,7 +124,7 @@ def scan(paths: tuple[Path, ...], config_path: Path | None, out: Path, text_colu
     try:
         config = _load(paths, config_path, text_column)
         options = ScanOptions(out=out, workers=workers, batch_size=batch_size, on_error=on_error,
-                              previous_runs=previous_runs)
+                              previous_runs=previous_runs, engine=engine, ray_address=ray_address)
         total = sum(p.stat().st_size for s in config.sources for p in s.paths if p.is_file())
         show = not quiet and sys.stderr.isatty()
         with _Progress(show, total) as progress:

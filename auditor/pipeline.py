@@ -38,6 +38,8 @@ class ScanOptions:
     run_dir: Path | None = None  # None: <out>/.run
     keep_run_dir: bool = True
     previous_runs: tuple[Path, ...] = ()  # --incremental: manifests (or run directories) to reuse
+    engine: str = "local"  # local | ray
+    ray_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,18 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     builder = StageBuilder(context)
     run_dir = options.run_dir or options.out / ".run"
     previous = [_run_dir_of(p) for p in options.previous_runs]
-    results = list(run_map(tasks, builder, run_dir=run_dir, fingerprint=builder.fingerprint(),
-                           batch_size=batch_size, workers=options.workers, skip_bad_files=skip,
-                           previous_runs=previous, progress=progress))
+    if options.engine == "ray":
+        from auditor.engines.ray import run_map_ray
+
+        results = run_map_ray(tasks, builder, run_dir=run_dir, fingerprint=builder.fingerprint(),
+                              batch_size=batch_size, skip_bad_files=skip, previous_runs=previous,
+                              address=options.ray_address, num_cpus=options.workers, progress=progress)
+    elif options.engine == "local":
+        results = list(run_map(tasks, builder, run_dir=run_dir, fingerprint=builder.fingerprint(),
+                               batch_size=batch_size, workers=options.workers, skip_bad_files=skip,
+                               previous_runs=previous, progress=progress))
+    else:
+        raise UsageError(f"unknown engine {options.engine!r}; available: local, ray")
     for r in results:
         if r.error:
             source_errors.setdefault(r.source, []).append(r.error)
