@@ -24,7 +24,7 @@ from auditor.engines.local import ProgressFn, ShardResult, ShardTask, run_map
 from auditor.errors import InputError, UsageError
 from auditor.io.detect import Shard, discover_shards
 from auditor.manifest.schema import CONTRACT_COLUMNS
-from auditor.manifest.writer import Manifest, build_sources_table, write_manifest
+from auditor.manifest.writer import Manifest, build_sources_table, shards_table, source_facts, write_manifest
 from auditor.stages.base import Stage, StageContext
 from auditor.stages.normalise import NormaliseStage
 
@@ -132,12 +132,13 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
             source_errors.setdefault(r.source, []).append(r.error)
     records = read_attributes(results)
     records = decide(records)
-    sources = build_sources_table(config, records, results, source_errors)
+    facts = source_facts(config, results, source_errors)
+    sources = build_sources_table(facts, records)
     parameters: dict[str, Any] = {"batch_size": batch_size, "on_error": on_error,
                                   "as_of": context.as_of.isoformat() if context.as_of else None,
                                   "stages": [s.name for s in builder()]}
-    manifest = write_manifest(options.out, records, sources, results, config=config, parameters=parameters,
-                              policy=None)
+    manifest = write_manifest(options.out, records, sources, shards_table(results), audit_name=config.name,
+                              parameters=parameters, policy=None)
     if not options.keep_run_dir:
         shutil.rmtree(run_dir, ignore_errors=True)
     return ScanResult(manifest=manifest, shards=results, source_errors=source_errors)

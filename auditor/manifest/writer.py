@@ -68,55 +68,68 @@ def _flag(records: pa.Table, name: str) -> pa.Array | None:
     return pc.is_valid(col)
 
 
-def build_sources_table(config: AuditConfig, records: pa.Table, results: Sequence[ShardResult],
-                        source_errors: dict[str, list[str]],
-                        source_outcomes: dict[str, tuple[str, list[str]]] | None = None) -> pa.Table:
-    """One row per source: acquisition, declared licence, evidence, counts by decision and flag."""
-    totals = _count_by_source(records)
-    by_decision = {d: _count_by_source(records, pc.equal(records.column("decision"), d)) for d in DECISIONS}
-    flags = {}
-    for column, label in (("text_null", "n_text_null"), ("dup_of", "n_duplicates"), ("pii_count", "n_pii"),
-                          ("pii_sensitive", "n_pii_sensitive"), ("opt_out", "n_opt_out"),
-                          ("rights", "n_rights"), ("licence_conflict", "n_licence_conflict")):
-        mask = _flag(records, column)
-        if column == "pii_count" and mask is not None:
-            mask = pc.greater(pc.fill_null(records.column("pii_count"), 0), 0)
-        flags[label] = _count_by_source(records, mask) if mask is not None else {}
-    rows: list[dict[str, Any]] = []
-    outcomes = source_outcomes or {}
+STATIC_SOURCE_COLUMNS = ("source", "acquisition", "declared_licence", "evidence", "n_shards",
+                         "n_shards_unreadable", "n_bytes", "status", "errors")
+_SOURCE_STATIC_SCHEMA = pa.schema([
+    ("source", pa.string()), ("acquisition", pa.string()), ("declared_licence", pa.string()),
+    ("evidence", pa.list_(pa.struct([("kind", pa.string()), ("ref", pa.string())]))),
+    ("n_shards", pa.int64()), ("n_shards_unreadable", pa.int64()), ("n_bytes", pa.int64()),
+    ("status", pa.string()), ("errors", pa.list_(pa.string())),
+])
+_FLAG_COLUMNS = (("text_null", "n_text_null"), ("dup_of", "n_duplicates"), ("pii_count", "n_pii"),
+                 ("pii_sensitive", "n_pii_sensitive"), ("opt_out", "n_opt_out"), ("rights", "n_rights"),
+                 ("licence_conflict", "n_licence_conflict"))
+
+
+def source_facts(config: AuditConfig, results: Sequence[ShardResult],
+                 source_errors: dict[str, list[str]]) -> pa.Table:
+    """What the scan knows of each source before any decision: acquisition, evidence, read status."""
+    rows = []
     for spec in sorted(config.sources, key=lambda s: s.name):
         mine = [r for r in results if r.source == spec.name]
         errors = source_errors.get(spec.name, [])
-        outcome, outcome_rules = outcomes.get(spec.name, ("none", []))
+        read_any = any(r.n_records or not r.error for r in mine)
         rows.append({
             "source": spec.name,
             "acquisition": spec.acquisition,
             "declared_licence": spec.declared_licence,
             "evidence": [{"kind": k, "ref": v} for k, v in sorted(spec.evidence.items())],
             "n_shards": len(mine),
-            "n_shards_unreadable": sum(1 for r in mine if r.error) + (1 if errors and not mine else 0),
+            "n_shards_unreadable": len(errors),  # unreadable shards and paths that could not be listed
             "n_bytes": sum(r.n_bytes for r in mine),
-            "n_records": totals.get(spec.name, 0),
-            **{f"n_{d}": by_decision[d].get(spec.name, 0) for d in DECISIONS},
-            **{label: counts.get(spec.name, 0) for label, counts in flags.items()},
-            "status": "unreadable" if errors and not any(r.n_records for r in mine) else
-                      ("partial" if errors else "ok"),
+            "status": "ok" if not errors else ("partial" if read_any else "unreadable"),
             "errors": errors,
-            "source_outcome": outcome,
-            "source_reasons": outcome_rules,
         })
-    schema = pa.schema([
-        ("source", pa.string()), ("acquisition", pa.string()), ("declared_licence", pa.string()),
-        ("evidence", pa.list_(pa.struct([("kind", pa.string()), ("ref", pa.string())]))),
-        ("n_shards", pa.int64()), ("n_shards_unreadable", pa.int64()), ("n_bytes", pa.int64()),
-        ("n_records", pa.int64()), *[(f"n_{d}", pa.int64()) for d in DECISIONS],
-        *[(label, pa.int64()) for label in flags], ("status", pa.string()), ("errors", pa.list_(pa.string())),
-        ("source_outcome", pa.string()), ("source_reasons", pa.list_(pa.string())),
-    ])
-    return pa.Table.from_pylist(rows, schema=schema)
+    return pa.Table.from_pylist(rows, schema=_SOURCE_STATIC_SCHEMA)
 
 
-def _shards_table(results: Sequence[ShardResult]) -> pa.Table:
+def build_sources_table(facts: pa.Table, records: pa.Table,
+                        outcomes: dict[str, tuple[str, list[str]]] | None = None) -> pa.Table:
+    """sources.parquet: the source facts, counts by decision and flag, and the source-level outcome."""
+    facts = facts.select(list(STATIC_SOURCE_COLUMNS))
+    names = facts.column("source").to_pylist()
+    totals = _count_by_source(records)
+    columns: dict[str, list[int]] = {"n_records": [totals.get(n, 0) for n in names]}
+    for d in DECISIONS:
+        counts = _count_by_source(records, pc.equal(records.column("decision"), d))
+        columns[f"n_{d}"] = [counts.get(n, 0) for n in names]
+    for column, label in _FLAG_COLUMNS:
+        mask = _flag(records, column)
+        if column == "pii_count" and mask is not None:
+            mask = pc.greater(pc.fill_null(records.column("pii_count"), 0), 0)
+        counts = _count_by_source(records, mask) if mask is not None else {}
+        columns[label] = [counts.get(n, 0) for n in names]
+    table = facts
+    for name, values in columns.items():
+        table = table.append_column(name, pa.array(values, pa.int64()))
+    outcomes = outcomes or {}
+    table = table.append_column("source_outcome", pa.array([outcomes.get(n, ("none", []))[0] for n in names],
+                                                           pa.string()))
+    return table.append_column("source_reasons", pa.array([outcomes.get(n, ("none", []))[1] for n in names],
+                                                          pa.list_(pa.string())))
+
+
+def shards_table(results: Sequence[ShardResult]) -> pa.Table:
     return pa.table({
         "source": pa.array([r.source for r in results], pa.string()),
         "shard": pa.array([r.shard for r in results], pa.string()),
@@ -134,16 +147,17 @@ def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
     return {str(v["values"]): int(v["counts"]) for v in counts.to_pylist() if v["values"] is not None}
 
 
-def write_manifest(out: Path, records: pa.Table, sources: pa.Table, results: Sequence[ShardResult], *,
-                   config: AuditConfig, parameters: dict[str, Any], policy: dict[str, Any] | None,
-                   extra_files: dict[str, pa.Table] | None = None) -> Manifest:
+def write_manifest(out: Path, records: pa.Table, sources: pa.Table, shards: pa.Table, *,
+                   audit_name: str, parameters: dict[str, Any], policy: dict[str, Any] | None,
+                   extra_files: dict[str, pa.Table] | None = None,
+                   extra_summary: dict[str, Any] | None = None) -> Manifest:
     """Write the manifest directory and return its summary."""
     out.mkdir(parents=True, exist_ok=True)
     (out / SUMMARY).unlink(missing_ok=True)
     records = conform(records)
     write_parquet_atomic(out / RECORDS, records)
     write_parquet_atomic(out / SOURCES, sources)
-    write_parquet_atomic(out / SHARDS, _shards_table(results))
+    write_parquet_atomic(out / SHARDS, shards)
     files = [RECORDS, SOURCES, SHARDS]
     for name, table in (extra_files or {}).items():
         write_parquet_atomic(out / name, table)
@@ -152,17 +166,18 @@ def write_manifest(out: Path, records: pa.Table, sources: pa.Table, results: Seq
     summary = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "auditor", "version": __version__},
-        "audit": config.name,
+        "audit": audit_name,
         "policy": policy,
         "parameters": parameters,
-        "inputs": [{"source": r.source, "shard": r.shard, "format": r.format, "sha256": r.file_sha256,
-                    "bytes": r.n_bytes, "records": r.n_records, "error": r.error} for r in results],
+        "inputs": [{"source": r["source"], "shard": r["shard"], "format": r["format"],
+                    "sha256": r["file_sha256"], "bytes": r["n_bytes"], "records": r["n_records"],
+                    "error": r["error"]} for r in shards.to_pylist()],
         "totals": {
             "records": records.num_rows,
             "sources": sources.num_rows,
-            "shards": len(results),
-            "shards_unreadable": sum(1 for r in results if r.error),
-            "bytes": sum(r.n_bytes for r in results),
+            "shards": shards.num_rows,
+            "shards_unreadable": int(pc.sum(pc.equal(shards.column("status"), "unreadable").cast(pa.int64())).as_py() or 0),
+            "bytes": int(pc.sum(shards.column("n_bytes")).as_py() or 0),
             "chars": int(pc.sum(records.column("n_chars")).as_py() or 0),
             "text_null": int(pc.sum(records.column("text_null").cast(pa.int64())).as_py() or 0),
             "by_decision": {d: int(pc.sum(pc.equal(records.column("decision"), d).cast(pa.int64())).as_py() or 0)
@@ -171,6 +186,7 @@ def write_manifest(out: Path, records: pa.Table, sources: pa.Table, results: Seq
         },
         "merkle": {"algorithm": "rfc6962-sha256", "leaves": records.num_rows,
                    "root": merkle_root(record_leaf_bytes(records))},
+        **(extra_summary or {}),
         "files": {name: sha256_file(out / name) for name in files},
     }
     write_json_atomic(out / SUMMARY, summary)
