@@ -27,6 +27,13 @@ and what is allowed.
     collection_log = "logs/crawl-2026-10.jsonl"
     contract_id = "ACME-2026-017"
     consent_record = "consent/2026-q3.csv"
+
+    [registries]                       # rights registries and opt-out evidence (docs/registries.md)
+    paths = ["registries"]             # folders, relative to this file; shipped defaults always load
+
+    [minhash]                          # near-duplicate parameters (auditor.stages.minhash.MinHashParams)
+    num_perm = 128
+    threshold = 0.8
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 _AUDIT_KEYS = {"name", "policy", "batch_size", "as_of", "on_error"}
 _SOURCE_KEYS = {"name", "paths", "acquisition", "declared_licence", "text_column", "columns", "evidence"}
-_TOP_KEYS = {"audit", "source", "registries"}
+_TOP_KEYS = {"audit", "source", "registries", "minhash"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ class AuditConfig:
     as_of: dt.date | None = None
     on_error: str = "abort"
     registries: dict[str, Any] = field(default_factory=dict)
+    minhash: dict[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -150,6 +158,9 @@ def load_config(path: Path) -> AuditConfig:
     registries = data.get("registries", {})
     if not isinstance(registries, dict):
         raise ConfigError(f"{path}: [registries] must be a table")
+    minhash = data.get("minhash", {})
+    if not isinstance(minhash, dict):
+        raise ConfigError(f"{path}: [minhash] must be a table")
     policy = audit.get("policy")
     if policy is not None:
         policy = _str(policy, "audit.policy", path)
@@ -161,6 +172,7 @@ def load_config(path: Path) -> AuditConfig:
         as_of=as_of,
         on_error=on_error,
         registries=registries,
+        minhash=minhash,
         config_path=path,
         base_dir=base,
     )

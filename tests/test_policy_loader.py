@@ -367,3 +367,30 @@ def test_public_names_are_exported() -> None:
     assert sorted(package.__all__) == sorted(set(package.__all__))
     assert all(getattr(package, name) is not None for name in package.__all__)
     assert {"load_policy", "decide", "explain_record", "policy_hash", "list_policies"} <= set(package.__all__)
+
+
+SURVIVOR_BASE = 'schema_version = 1\nname = "p"\n[default]\noutcome = "include"\nreason = "d"\n[[rule]]\nid = "r"\noutcome = "include"\nreason = "x"\nwhen = { attr = "pii_count", gt = 0 }\n'
+
+
+@pytest.mark.parametrize(("dedup", "expected"), [
+    ("", None),
+    ('[dedup]\nsurvivor_order = ["crawl_date", "record_id"]\n', ("crawl_date", "record_id")),
+])
+def test_survivor_order(dedup, expected):
+    from auditor.policy import parse_policy
+
+    assert parse_policy(SURVIVOR_BASE + dedup).survivor_order == expected
+
+
+@pytest.mark.parametrize(("dedup", "message"), [
+    ('[dedup]\nsurvivor_order = ["licence"]\n', "survivor key 'licence'"),
+    ('[dedup]\nsurvivor_order = []\n', "non-empty list"),
+    ('[dedup]\norder = ["record_id"]\n', "order"),
+    ('[dedup]\nsurvivor_order = ["record_id", "record_id"]\n', "more than once"),
+])
+def test_broken_survivor_order(dedup, message):
+    from auditor.errors import ConfigError
+    from auditor.policy import parse_policy
+
+    with pytest.raises(ConfigError, match=message):
+        parse_policy(SURVIVOR_BASE + dedup)

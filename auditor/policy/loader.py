@@ -54,7 +54,7 @@ from auditor.policy.model import (
 DEFAULT_POLICY = "commercial-pretraining"
 _POLICIES_DIR = Path(__file__).resolve().parent.parent / "rules" / "policies"
 
-_TOP_KEYS = {"schema_version", "name", "description", "default", "rule", "source_rule"}
+_TOP_KEYS = {"schema_version", "name", "description", "default", "rule", "source_rule", "dedup"}
 _DEFAULT_KEYS = {"outcome", "reason", "basis"}
 _RULE_KEYS = {"id", "outcome", "reason", "basis", "when"}
 _COMBINATORS = ("all", "any", "not")
@@ -72,6 +72,10 @@ _NOUNS = {
     "acquisition": "acquisition type",
 }
 _LIST_LIMIT = 40
+
+
+# Keys a policy may order duplicate survivors by (columns of the records table).
+SURVIVOR_KEYS = ("licence_rank", "evidence_rank", "crawl_date", "record_id")
 
 
 def list_policies() -> list[str]:
@@ -239,7 +243,25 @@ class _Parser:
             source_rules=source_rules,
             sha256=sha256,
             path=path,
+            survivor_order=self.survivor_order(doc.get("dedup")),
         )
+
+    def survivor_order(self, raw: Any) -> tuple[str, ...] | None:
+        """``[dedup] survivor_order = [...]``: keys from SURVIVOR_KEYS, most important first."""
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            raise self.fail("must be a table ([dedup])", "dedup")
+        self.keys(raw, {"survivor_order"}, "dedup")
+        order = raw.get("survivor_order")
+        if not isinstance(order, list) or not order or not all(isinstance(k, str) for k in order):
+            raise self.fail("must be a non-empty list of strings", "dedup.survivor_order")
+        for key in order:
+            if key not in SURVIVOR_KEYS:
+                raise self.fail(_unknown("survivor key", key, SURVIVOR_KEYS), "dedup.survivor_order")
+        if len(set(order)) != len(order):
+            raise self.fail("lists a key more than once", "dedup.survivor_order")
+        return tuple(order)
 
     def table_list(self, doc: dict[str, Any], key: str, *, required: bool) -> list[dict[str, Any]]:
         value = doc.get(key, [])

@@ -380,6 +380,8 @@ class Policy:
     sha256: str
     path: Path | None = None
     schema_version: int = SCHEMA_VERSION
+    # Order of preference for the survivor of a duplicate cluster (None: the dedup default).
+    survivor_order: tuple[str, ...] | None = None
 
     def rule(self, rule_id: str) -> Rule | SourceRule:
         for rule in (*self.rules, *self.source_rules, self.default):

@@ -64,12 +64,15 @@ class Stage(Protocol):
 def append_columns(batch: pa.RecordBatch, columns: dict[str, pa.Array]) -> pa.RecordBatch:
     """Return ``batch`` with ``columns`` appended (names must be new, lengths must match)."""
     arrays = list(batch.columns)
-    names = list(batch.schema.names)
+    fields = list(batch.schema)
+    names = set(batch.schema.names)
     for name, array in columns.items():
         if name in names:
-            raise ValueError(f"stage column {name!r} already exists in the batch; columns: {names}")
+            raise ValueError(f"stage column {name!r} already exists in the batch; columns: {sorted(names)}")
         if len(array) != batch.num_rows:
             raise ValueError(f"stage column {name!r} has {len(array)} rows, batch has {batch.num_rows}")
         arrays.append(array)
-        names.append(name)
-    return pa.RecordBatch.from_arrays(arrays, names=names)
+        fields.append(pa.field(name, array.type))
+        names.add(name)
+    # Keep the input fields as they are (nullability, metadata): a stage only adds.
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, metadata=batch.schema.metadata))
