@@ -104,6 +104,9 @@ def main() -> None:
               help="Worker processes for the map stages.")
 @click.option("--on-error", type=click.Choice(["abort", "skip-file"]),
               help="What to do with an unreadable file (default: abort with exit code 3).")
+@click.option("--policy", help="Policy name (see `auditor rules list`) or path to a policy TOML file.")
+@click.option("--against", multiple=True, type=click.Path(path_type=Path),
+              help="An earlier manifest to dedup against without re-reading it. Repeatable.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: a process pool on this machine; ray: Ray Data (pip install 'auditor[ray]').")
 @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local instance).")
@@ -114,7 +117,8 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the human summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def scan(paths: tuple[Path, ...], config_path: Path | None, out: Path, text_column: str | None,
-         batch_size: int | None, workers: int, on_error: str | None, engine: str, ray_address: str | None,
+         batch_size: int | None, workers: int, on_error: str | None, policy: str | None,
+         against: tuple[Path, ...], engine: str, ray_address: str | None,
          previous_runs: tuple[Path, ...],
          fail_on: str | None, as_json: bool, quiet: bool) -> None:
     """Scan PATHS (files or folders; or a folder with audit.toml) and write a manifest to --out."""
@@ -124,7 +128,8 @@ def scan(paths: tuple[Path, ...], config_path: Path | None, out: Path, text_colu
     try:
         config = _load(paths, config_path, text_column)
         options = ScanOptions(out=out, workers=workers, batch_size=batch_size, on_error=on_error,
-                              previous_runs=previous_runs, engine=engine, ray_address=ray_address)
+                              previous_runs=previous_runs, engine=engine, ray_address=ray_address,
+                              policy=policy, against=against)
         total = sum(p.stat().st_size for s in config.sources for p in s.paths if p.is_file())
         show = not quiet and sys.stderr.isatty()
         with _Progress(show, total) as progress:
@@ -165,6 +170,167 @@ def verify(manifest: Path) -> None:
             click.echo(f"FAIL {p}", err=True)
         sys.exit(3)
     click.echo(f"ok: {manifest} is intact")
+
+
+def _manifest_policy(manifest: Path, policy: str | None) -> Any:
+    """The policy to use on a manifest: the one given, else the one the manifest was decided under."""
+    from auditor.manifest.verify import load_summary
+    from auditor.reduce import load_audit_policy
+
+    if policy is None:
+        recorded = load_summary(manifest).get("policy") or {}
+        policy = recorded.get("path") if recorded.get("path") and Path(recorded["path"]).is_file() \
+            else recorded.get("name")
+        if policy is None:
+            raise UsageError(f"{manifest}: summary.json names no policy; give --policy")
+    return load_audit_policy(policy)
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--policy", required=True, help="Policy name or path to decide under.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for the new manifest.")
+@click.option("--fail-on", type=click.Choice(["exclude", "review"]), help="Exit 1 on excluded (or reviewed) records.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new summary.json.")
+def decide(manifest: Path, policy: str, out: Path, fail_on: str | None, as_json: bool) -> None:
+    """Re-decide MANIFEST under another policy, without re-scanning; write the result to --out."""
+    from auditor.redecide import redecide
+    from auditor.reduce import load_audit_policy
+
+    try:
+        result = redecide(manifest, load_audit_policy(policy), out)
+    except AuditorError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps(result.summary, indent=2, sort_keys=True))
+    else:
+        _print_summary(result.summary, out)
+    sys.exit(_exit_for(result.summary, fail_on))
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.argument("record_id")
+@click.option("--policy", help="Explain under this policy (default: the manifest's).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def explain(manifest: Path, record_id: str, policy: str | None, as_json: bool) -> None:
+    """Every attribute and evidence item of RECORD_ID, and which rule decided and why."""
+    from auditor.explain import explain_in_manifest, render_explanation
+
+    try:
+        explanation = explain_in_manifest(manifest, record_id, _manifest_policy(manifest, policy))
+    except AuditorError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps(explanation, indent=2, sort_keys=True, default=str, ensure_ascii=False))
+    else:
+        click.echo(render_explanation(explanation))
+
+
+@main.command("filter")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for the filtered corpus.")
+@click.option("--keep", default="include", show_default=True,
+              help="Comma-separated decisions to keep (include, review, exclude).")
+@click.option("--redact-pii", is_flag=True, help="Replace personal values with typed placeholders (<EMAIL>, ...).")
+def filter_command(manifest: Path, out: Path, keep: str, redact_pii: bool) -> None:
+    """Write the records MANIFEST keeps (default: included ones) as Parquet, optionally PII-redacted."""
+    from auditor.filtering import filter_corpus
+
+    try:
+        result = filter_corpus(manifest, out, keep=[k.strip() for k in keep.split(",") if k.strip()],
+                               redact_pii=redact_pii)
+    except AuditorError as exc:
+        _fail(exc)
+        return
+    click.echo(f"kept {result.kept:,} records, dropped {result.dropped:,}"
+               + (f", redacted PII in {result.redacted_records:,}" if redact_pii else "") + f" -> {out}")
+
+
+@main.group()
+def rules() -> None:
+    """Policies: list the shipped ones, validate a policy file."""
+
+
+@rules.command("list")
+def rules_list() -> None:
+    """List the shipped policies."""
+    from auditor.policy import DEFAULT_POLICY, list_policies
+
+    for name in list_policies():
+        click.echo(name + ("  (default)" if name == DEFAULT_POLICY else ""))
+
+
+@rules.command("check")
+@click.argument("policy")
+def rules_check(policy: str) -> None:
+    """Validate POLICY (a name or a TOML file): exit 0 if valid, 2 with the problem if not."""
+    from auditor.reduce import load_audit_policy
+
+    try:
+        loaded = load_audit_policy(policy)
+    except AuditorError as exc:
+        _fail(exc)
+        return
+    click.echo(f"ok: policy {loaded.name!r}: {len(loaded.rules)} record rules, "
+               f"{len(loaded.source_rules)} source rules (sha256 {loaded.sha256[:16]}...)")
+
+
+@main.group()
+def licences() -> None:
+    """Licence knowledge: traits and obligations of SPDX expressions."""
+
+
+@licences.command("explain")
+@click.argument("expression")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def licences_explain(expression: str, as_json: bool) -> None:
+    """Traits and obligations of EXPRESSION (an SPDX expression or a licence name as found in the wild)."""
+    from auditor.licences import explain as explain_licence
+    from auditor.licences import render_explanation
+
+    try:
+        result = explain_licence(expression)
+    except AuditorError as exc:
+        _fail(exc)
+        return
+    click.echo(json.dumps(result, indent=2, sort_keys=True, default=str) if as_json else render_explanation(result))
+
+
+@main.group()
+def registry() -> None:
+    """Rights registries: validate them, fingerprint works."""
+
+
+@registry.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def registry_check(paths: tuple[Path, ...]) -> None:
+    """Validate registry folders or files: exit 0 if valid, 2 listing every problem if not."""
+    from auditor.registry import check_registry
+
+    problems = [p for path in paths for p in check_registry(path)]
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(2)
+    click.echo(f"ok: {', '.join(map(str, paths))}")
+
+
+@registry.command("build")
+@click.argument("works_csv", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Fingerprint file to write (default: beside the CSV).")
+def registry_build(works_csv: Path, out: Path | None) -> None:
+    """Fingerprint the works listed in WORKS_CSV, so matching does not need the texts."""
+    from auditor.registry import build_fingerprints
+
+    try:
+        written = build_fingerprints(works_csv, out)
+    except AuditorError as exc:
+        _fail(exc)
+        return
+    click.echo(f"wrote {written}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ and what is allowed.
     policy = "commercial-pretraining"  # policy name or path (relative to this file)
     batch_size = 2048                  # records per Arrow batch
     as_of = "2026-11-24"               # date for copyright-term and opt-out evaluation
+    language_backend = "profiles"      # profiles (default: langdetect's profiles, scored exactly) | langdetect
 
     [[source]]
     name = "webcrawl"                  # [A-Za-z0-9_.-]+, unique
@@ -62,7 +63,8 @@ DEFAULT_METADATA_COLUMNS: dict[str, tuple[str, ...]] = {
 ON_ERROR_CHOICES = ("abort", "skip-file")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-_AUDIT_KEYS = {"name", "policy", "batch_size", "as_of", "on_error"}
+_AUDIT_KEYS = {"name", "policy", "batch_size", "as_of", "on_error", "language_backend"}
+LANGUAGE_BACKENDS = ("profiles", "langdetect")
 _SOURCE_KEYS = {"name", "paths", "acquisition", "declared_licence", "text_column", "columns", "evidence"}
 _TOP_KEYS = {"audit", "source", "registries", "minhash"}
 
@@ -94,6 +96,7 @@ class AuditConfig:
     batch_size: int = 2048
     as_of: dt.date | None = None
     on_error: str = "abort"
+    language_backend: str = "profiles"
     registries: dict[str, Any] = field(default_factory=dict)
     minhash: dict[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
@@ -155,6 +158,10 @@ def load_config(path: Path) -> AuditConfig:
     if on_error not in ON_ERROR_CHOICES:
         raise ConfigError(f"{path}: audit.on_error must be one of {list(ON_ERROR_CHOICES)}, got {on_error!r}")
     as_of = parse_date(audit["as_of"], "audit.as_of", str(path)) if "as_of" in audit else None
+    language_backend = audit.get("language_backend", "profiles")
+    if language_backend not in LANGUAGE_BACKENDS:
+        raise ConfigError(f"{path}: audit.language_backend must be one of {list(LANGUAGE_BACKENDS)}, "
+                          f"got {language_backend!r}")
     registries = data.get("registries", {})
     if not isinstance(registries, dict):
         raise ConfigError(f"{path}: [registries] must be a table")
@@ -171,6 +178,7 @@ def load_config(path: Path) -> AuditConfig:
         batch_size=batch_size,
         as_of=as_of,
         on_error=on_error,
+        language_backend=language_backend,
         registries=registries,
         minhash=minhash,
         config_path=path,

@@ -19,14 +19,43 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from auditor import __version__
-from auditor.config import AuditConfig, SourceSpec
+from auditor.config import AuditConfig
+from auditor.dedup import write_signatures
 from auditor.engines.local import ProgressFn, ShardResult, ShardTask, run_map
 from auditor.errors import InputError, UsageError
 from auditor.io.detect import Shard, discover_shards
-from auditor.manifest.schema import CONTRACT_COLUMNS
-from auditor.manifest.writer import Manifest, build_sources_table, shards_table, source_facts, write_manifest
+from auditor.manifest.writer import (
+    SUMMARY,
+    Manifest,
+    build_sources_table,
+    shards_table,
+    source_facts,
+    write_manifest,
+)
+from auditor.policy import DEFAULT_POLICY
+from auditor.reduce import (
+    SIGNATURES,
+    PriorManifests,
+    apply_policy,
+    deduplicate,
+    load_audit_policy,
+    policy_sources,
+    policy_summary,
+    propagate,
+    source_outcomes,
+    survivor_preferences,
+)
+from auditor.registry import Registries, load_registries, registry_paths
 from auditor.stages.base import Stage, StageContext
+from auditor.stages.language import LanguageStage
+from auditor.stages.licence import LicenceStage
+from auditor.stages.minhash import MinHashParams, MinHashStage
 from auditor.stages.normalise import NormaliseStage
+from auditor.stages.optout import OptOutStage
+from auditor.stages.pii import PiiStage
+from auditor.stages.rights import RightsStage
+
+RULES_DIR = Path(__file__).resolve().parent / "rules"
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,8 @@ class ScanOptions:
     workers: int = 1
     batch_size: int | None = None  # None: the config's
     on_error: str | None = None  # None: the config's
+    policy: str | None = None  # None: the config's, else the default policy
+    against: tuple[Path, ...] = ()  # earlier manifests to dedup against
     run_dir: Path | None = None  # None: <out>/.run
     keep_run_dir: bool = True
     previous_runs: tuple[Path, ...] = ()  # --incremental: manifests (or run directories) to reuse
@@ -44,21 +75,53 @@ class ScanOptions:
 
 @dataclass(frozen=True)
 class StageBuilder:
-    """Builds the stage list in each worker (picklable: it holds only plain data)."""
+    """Builds and sets up the stage list in each worker (picklable: it holds only plain data)."""
 
     context: StageContext
+    minhash: MinHashParams = field(default_factory=MinHashParams)
+    registry_dirs: tuple[Path, ...] = ()
+
+    def registries(self) -> Registries:
+        return load_registries(list(self.registry_dirs), as_of=self.context.as_of or dt.date.today())
+
+    def check(self) -> None:
+        """Load what the stages load, once, here: a broken registry is a ConfigError before any work."""
+        self.registries()
 
     def __call__(self) -> Sequence[Stage]:
-        stages: list[Stage] = [NormaliseStage()]
+        registries = self.registries()
+        stages: list[Stage] = [
+            NormaliseStage(),
+            LanguageStage(),
+            MinHashStage(self.minhash),
+            LicenceStage(),
+            PiiStage(),
+            RightsStage(registries),
+            OptOutStage(registries),
+        ]
         for stage in stages:
             stage.setup(self.context)
         return stages
 
+    def stage_names(self) -> list[str]:
+        return ["normalise", "language", "minhash", "licence", "pii", "rights", "optout"]
+
     def fingerprint(self) -> str:
-        """Changes whenever a stage or a parameter that changes attributes changes."""
-        payload = {"version": __version__, "stages": [s.name for s in self()],
-                   "params": self.context.params, "as_of": str(self.context.as_of)}
+        """Changes whenever a stage, a parameter or a rule file that changes attributes changes."""
+        payload = {"version": __version__, "stages": self.stage_names(),
+                   "params": self.context.params, "as_of": str(self.context.as_of),
+                   "minhash": self.minhash.to_summary(), "rules": rules_digest(self.registry_dirs)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def rules_digest(extra_dirs: Sequence[Path] = ()) -> str:
+    """SHA-256 over every shipped rule file and every registry file: attributes depend on them."""
+    digest = hashlib.sha256()
+    for folder in (RULES_DIR, *extra_dirs):
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(folder)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -106,42 +169,73 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     if options.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {options.workers}")
     skip = on_error == "skip-file"
+    where = str(config.config_path or "audit.toml")
+    minhash = MinHashParams.from_mapping(config.minhash, where=f"{where}: [minhash]")
+    policy = load_audit_policy(options.policy or config.policy or DEFAULT_POLICY)
+    prior = PriorManifests.load(options.against, minhash)
+    registry_dirs = tuple(registry_paths(config.registries, config.base_dir, where))
     tasks, source_errors = plan_tasks(config, skip)
-    context = StageContext(
-        sources={s.name: s for s in config.sources},
-        params={},
-        as_of=config.as_of or dt.date.today(),
-    )
-    builder = StageBuilder(context)
+    context = StageContext(sources={s.name: s for s in config.sources},
+                           params={"lang_backend": config.language_backend},
+                           as_of=config.as_of or dt.date.today())
+    builder = StageBuilder(context, minhash=minhash, registry_dirs=registry_dirs)
+    builder.check()
     run_dir = options.run_dir or options.out / ".run"
     previous = [_run_dir_of(p) for p in options.previous_runs]
+    common = {"run_dir": run_dir, "fingerprint": builder.fingerprint(), "batch_size": batch_size,
+              "skip_bad_files": skip, "previous_runs": previous, "progress": progress}
     if options.engine == "ray":
         from auditor.engines.ray import run_map_ray
 
-        results = run_map_ray(tasks, builder, run_dir=run_dir, fingerprint=builder.fingerprint(),
-                              batch_size=batch_size, skip_bad_files=skip, previous_runs=previous,
-                              address=options.ray_address, num_cpus=options.workers, progress=progress)
+        results = run_map_ray(tasks, builder, address=options.ray_address, num_cpus=options.workers, **common)
     elif options.engine == "local":
-        results = list(run_map(tasks, builder, run_dir=run_dir, fingerprint=builder.fingerprint(),
-                               batch_size=batch_size, workers=options.workers, skip_bad_files=skip,
-                               previous_runs=previous, progress=progress))
+        results = list(run_map(tasks, builder, workers=options.workers, **common))
     else:
         raise UsageError(f"unknown engine {options.engine!r}; available: local, ray")
     for r in results:
         if r.error:
             source_errors.setdefault(r.source, []).append(r.error)
-    records = read_attributes(results)
-    records = decide(records)
+
+    records = survivor_preferences(read_attributes(results))
+    records, dedup_summary = deduplicate(records, minhash, survivor_order=policy.survivor_order, prior=prior)
+    records = propagate(records)
     facts = source_facts(config, results, source_errors)
-    sources = build_sources_table(facts, records)
-    parameters: dict[str, Any] = {"batch_size": batch_size, "on_error": on_error,
-                                  "as_of": context.as_of.isoformat() if context.as_of else None,
-                                  "stages": [s.name for s in builder()]}
+    records, decisions = apply_policy(records, policy, policy_sources(facts))
+    sources = build_sources_table(facts, records, source_outcomes(decisions))
+    parameters: dict[str, Any] = {
+        "batch_size": batch_size, "on_error": on_error, "engine": options.engine,
+        "as_of": context.as_of.isoformat() if context.as_of else None,
+        "stages": builder.stage_names(), "minhash": minhash.to_summary(),
+        "registries": [str(p) for p in registry_dirs], "rules_sha256": rules_digest(registry_dirs),
+    }
+    write_signatures_first(options.out, records, minhash)
     manifest = write_manifest(options.out, records, sources, shards_table(results), audit_name=config.name,
-                              parameters=parameters, policy=None)
+                              parameters=parameters, policy=policy_summary(policy, decisions),
+                              prewritten=[SIGNATURES],
+                              extra_summary={"dedup": dedup_summary, "sources": source_summary(config)})
     if not options.keep_run_dir:
         shutil.rmtree(run_dir, ignore_errors=True)
     return ScanResult(manifest=manifest, shards=results, source_errors=source_errors)
+
+
+def source_summary(config: AuditConfig) -> list[dict[str, Any]]:
+    """Each source as scanned (paths, mapping, evidence): what `filter` needs to find the corpus again."""
+    return [{"name": s.name, "paths": [str(p) for p in s.paths], "acquisition": s.acquisition,
+             "declared_licence": s.declared_licence, "text_column": s.text_column, "columns": s.columns,
+             "evidence": s.evidence} for s in sorted(config.sources, key=lambda s: s.name)]
+
+
+def write_signatures_first(out: Path, records: pa.Table, params: MinHashParams) -> None:
+    """signatures.parquet, written before the rest of the manifest (summary.json hashes it)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SUMMARY).unlink(missing_ok=True)
+    if records.num_rows == 0:
+        records = records.append_column("minhash", pa.array([], pa.list_(pa.uint32(), params.num_perm))) \
+            if "minhash" not in records.column_names else records
+        for name, typ in (("norm_sha256", pa.string()),):
+            if name not in records.column_names:
+                records = records.append_column(name, pa.array([], typ))
+    write_signatures(records, out / SIGNATURES, params)
 
 
 def _run_dir_of(path: Path) -> Path:
@@ -152,11 +246,4 @@ def _run_dir_of(path: Path) -> Path:
     raise UsageError(f"{path}: not a previous manifest or run directory (no .run/attributes/ inside)")
 
 
-def decide(records: pa.Table) -> pa.Table:
-    """Decisions without a policy engine: every record goes to review, with the reason ``no-policy``."""
-    n = records.num_rows
-    records = records.append_column("decision", pa.array(["review"] * n, pa.string()))
-    return records.append_column("reasons", pa.array([["no-policy"]] * n, pa.list_(pa.string())))
-
-
-__all__ = ["CONTRACT_COLUMNS", "ScanOptions", "ScanResult", "StageBuilder", "plan_tasks", "scan", "SourceSpec"]
+__all__ = ["ScanOptions", "ScanResult", "StageBuilder", "plan_tasks", "scan"]

@@ -24,7 +24,7 @@ def sample_table() -> pa.Table:
     return pa.table({
         "id": pa.array([f"doc-{i}" for i in range(len(TEXTS))]),
         "text": pa.array(TEXTS, pa.string()),
-        "meta": pa.array([{"url": f"https://example.com/{i}", "crawl_date": "2026-0%d-01" % (i + 1)}
+        "meta": pa.array([{"url": f"https://example.com/{i}", "crawl_date": f"2026-0{i + 1}-01"}
                           for i in range(len(TEXTS))]),
         "license": pa.array(["MIT", None, "CC-BY-4.0", "", None]),
     })

@@ -24,7 +24,7 @@ from auditor.policy import (
 )
 
 POLICIES = ("commercial-pretraining", "research-only", "cn-genai", "eu-gpai")
-FILLER = 20
+FILLER = 60  # three infringing records among ~80 stay under the 5% source threshold
 CLEAN = {
     "n_chars": 120,
     "licence": "CC-BY-4.0",
@@ -38,8 +38,8 @@ def _opt(signal: str) -> list[dict[str, Any]]:
 
 
 def _work(kind: str, score: float, status: str | None = None) -> list[dict[str, Any]]:
-    entries = [{"registry": "works", "entry": "w-1", "kind": kind, "score": score}]
-    return entries + ([{"registry": "works", "entry": "w-1", "kind": status, "score": 1.0}] if status else [])
+    """A work match as the rights stage writes it: an unprotected work's match takes its status as kind."""
+    return [{"registry": "works", "entry": "w-1", "kind": status or kind, "score": score}]
 
 
 # name -> (attributes over CLEAN, {policy: (decision, first reason)})
@@ -107,9 +107,26 @@ PLANTED: dict[str, tuple[dict[str, Any], dict[str, tuple[str, str]]]] = {
             "eu-gpai": ("exclude", "eu.aiact.53c.policy"),
         },
     ),
-    "weak_work_match": (
-        {"rights": _work("work-near-duplicate", 0.3)},
-        dict.fromkeys(POLICIES, ("include", DEFAULT_RULE_ID)),
+    "short_excerpt_low_share": (
+        # an excerpt is only reported above the stage's minimum passage length, so a low share of a
+        # long record still counts
+        {"rights": _work("work-excerpt", 0.1)},
+        {
+            "commercial-pretraining": ("exclude", "rights.work_match"),
+            "research-only": ("review", "rights.work_match"),
+            "cn-genai": ("exclude", "cn.im.art7.ip"),
+            "eu-gpai": ("exclude", "eu.aiact.53c.policy"),
+        },
+    ),
+    "protected_and_public_domain_works": (
+        {"rights": _work("work-excerpt", 0.4) + [{"registry": "works", "entry": "w-2",
+                                                   "kind": "public-domain", "score": 0.5}]},
+        {
+            "commercial-pretraining": ("exclude", "rights.work_match"),
+            "research-only": ("review", "rights.work_match"),
+            "cn-genai": ("exclude", "cn.im.art7.ip"),
+            "eu-gpai": ("exclude", "eu.aiact.53c.policy"),
+        },
     ),
     "public_domain_work": (
         {"rights": _work("work-excerpt", 0.95, status="public-domain")},
@@ -198,7 +215,7 @@ def planted() -> tuple[pa.Table, pa.Table]:
         }
         for i, (attrs, _) in enumerate(PLANTED.values())
     ]
-    # Clean filler keeps the one infringing record under cn-genai's 5% source threshold.
+    # Clean filler keeps the infringing records under cn-genai's 5% source threshold.
     rows += [
         {"record_id": f"web/filler.jsonl#{i}", "source": "web", "shard": "filler.jsonl", "row": i, **CLEAN}
         for i in range(FILLER)
@@ -300,7 +317,7 @@ def test_explain_names_the_deciding_rule_and_its_evidence(planted: tuple[pa.Tabl
     decided = [t for t in explanation.rules if t.decided]
     assert [t.rule_id for t in decided] == ["cn.im.art7.ip"]
     assert decided[0].basis.startswith("Interim Measures art. 7(2)")
-    assert [leaf.held for leaf in decided[0].leaves] == [True, True]
+    assert [leaf.held for leaf in decided[0].leaves] == [True]
     assert explanation.attributes["rights"][0]["kind"] == "work-excerpt"
     assert explanation.attributes["source.acquisition"] == "open-dataset"
     assert "decision" not in explanation.attributes
@@ -308,7 +325,9 @@ def test_explain_names_the_deciding_rule_and_its_evidence(planted: tuple[pa.Tabl
     share_leaf = source_trace["cn.tc260.source.5pct"].leaves[0]
     assert share_leaf.test == "share_excluded_by[cn.im.art7.ip] > 0.05" and share_leaf.held is False
     assert source_trace["cn.tc260.source.5pct"].matched is False
-    assert explanation.source.aggregates["share_excluded_by[cn.im.art7.ip]"] == 1 / (len(PLANTED) + FILLER)
+    infringing = sum(1 for _, expected in PLANTED.values() if expected["cn-genai"][1] == "cn.im.art7.ip")
+    assert infringing == 3
+    assert explanation.source.aggregates["share_excluded_by[cn.im.art7.ip]"] == infringing / (len(PLANTED) + FILLER)
     assert explanation.source.outcome == "ok"
 
 

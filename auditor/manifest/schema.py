@@ -49,6 +49,9 @@ EXTENSION_FIELDS = [
     pa.field("licence_traits", pa.list_(pa.string())),
     pa.field("pii_categories", pa.list_(pa.string())),
     pa.field("dup_reason", pa.string()),
+    pa.field("dup_jaccard", pa.float32()),
+    pa.field("licence_rank", pa.int32()),
+    pa.field("evidence_rank", pa.int32()),
 ]
 
 RECORDS_SCHEMA = pa.schema(CONTRACT_FIELDS + EXTENSION_FIELDS)

@@ -149,16 +149,20 @@ def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
 
 def write_manifest(out: Path, records: pa.Table, sources: pa.Table, shards: pa.Table, *,
                    audit_name: str, parameters: dict[str, Any], policy: dict[str, Any] | None,
-                   extra_files: dict[str, pa.Table] | None = None,
+                   extra_files: dict[str, pa.Table] | None = None, prewritten: Sequence[str] = (),
                    extra_summary: dict[str, Any] | None = None) -> Manifest:
-    """Write the manifest directory and return its summary."""
+    """Write the manifest directory and return its summary.
+
+    ``prewritten`` names files the caller already wrote into ``out`` (after removing summary.json):
+    they are hashed into the summary like the others.
+    """
     out.mkdir(parents=True, exist_ok=True)
     (out / SUMMARY).unlink(missing_ok=True)
     records = conform(records)
     write_parquet_atomic(out / RECORDS, records)
     write_parquet_atomic(out / SOURCES, sources)
     write_parquet_atomic(out / SHARDS, shards)
-    files = [RECORDS, SOURCES, SHARDS]
+    files = [RECORDS, SOURCES, SHARDS, *prewritten]
     for name, table in (extra_files or {}).items():
         write_parquet_atomic(out / name, table)
         files.append(name)

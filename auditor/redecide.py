@@ -1,0 +1,84 @@
+"""Re-deciding an existing manifest under another policy, without re-scanning (``auditor decide``).
+
+Measurement is kept apart from decision: records.parquet holds every attribute the policy reads, so a
+new policy needs only the manifest. The result is the manifest a fresh scan under that policy would
+write (the tests compare the bytes of records.parquet).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from auditor.errors import ManifestError, UsageError
+from auditor.manifest.verify import load_summary, verify_manifest
+from auditor.manifest.writer import (
+    RECORDS,
+    SHARDS,
+    SOURCES,
+    STATIC_SOURCE_COLUMNS,
+    SUMMARY,
+    Manifest,
+    build_sources_table,
+    write_manifest,
+)
+from auditor.policy import Policy
+from auditor.reduce import (
+    SIGNATURES,
+    PriorManifests,
+    apply_policy,
+    deduplicate,
+    policy_sources,
+    policy_summary,
+    source_outcomes,
+)
+from auditor.stages.minhash import MinHashParams
+
+
+def redecide(manifest: Path, policy: Policy, out: Path) -> Manifest:
+    """Decide the records of ``manifest`` under ``policy`` and write a new manifest to ``out``."""
+    manifest, out = Path(manifest), Path(out)
+    problems = verify_manifest(manifest)
+    if problems:
+        raise ManifestError(f"{manifest}: will not re-decide a manifest that fails verification: "
+                            + "; ".join(problems))
+    if out.resolve() == manifest.resolve():
+        raise UsageError(f"--out {out} is the manifest itself: write the re-decided manifest elsewhere")
+    summary = load_summary(manifest)
+    records = pq.read_table(manifest / RECORDS)
+    facts = pq.read_table(manifest / SOURCES).select(list(STATIC_SOURCE_COLUMNS))
+    shards = pq.read_table(manifest / SHARDS)
+    dedup_summary = dict(summary.get("dedup") or {})
+    old_order = dedup_summary.get("survivor_order")
+    new_order = list(policy.survivor_order) if policy.survivor_order else None
+    if old_order != new_order:
+        # Cluster membership does not depend on the survivor order, only the survivors do: re-run the
+        # clustering on the stored signatures.
+        if dedup_summary.get("against"):
+            raise UsageError(f"{manifest} was deduplicated against earlier manifests and policy "
+                             f"{policy.name!r} orders survivors differently: re-scan with --against")
+        params = MinHashParams.from_mapping(_sketch_params(summary), where=f"{manifest / SUMMARY}: minhash")
+        signatures = pq.read_table(manifest / SIGNATURES).select(["record_id", "minhash"])
+        joined = records.join(signatures, "record_id", join_type="left outer").sort_by(
+            [("source", "ascending"), ("shard", "ascending"), ("row", "ascending")])
+        joined, dedup_summary = deduplicate(joined, params, survivor_order=new_order, prior=PriorManifests())
+        records = joined.drop_columns(["minhash"])
+    records, decisions = apply_policy(records, policy, policy_sources(facts))
+    sources = build_sources_table(facts, records, source_outcomes(decisions))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SUMMARY).unlink(missing_ok=True)
+    shutil.copyfile(manifest / SIGNATURES, out / SIGNATURES)
+    return write_manifest(out, records, sources, shards, audit_name=summary.get("audit", "audit"),
+                          parameters=summary.get("parameters", {}),
+                          policy=policy_summary(policy, decisions), prewritten=[SIGNATURES],
+                          extra_summary={"dedup": dedup_summary, "redecided_from": {
+                              "manifest": str(manifest), "merkle_root": summary["merkle"]["root"],
+                              "policy": (summary.get("policy") or {}).get("name")}})
+
+
+def _sketch_params(summary: dict) -> dict:
+    recorded = (summary.get("parameters") or {}).get("minhash") or {}
+    allowed = set(MinHashParams.__dataclass_fields__)
+    return {k: v for k, v in recorded.items() if k in allowed}  # drop the derived, descriptive keys

@@ -1,0 +1,197 @@
+"""URL matching for holders, opt-out lists and snapshots: hosts, registrable domains, path prefixes.
+
+A rule is a host plus a path prefix (``example.co.uk``, ``example.com/news/``,
+``https://example.com/news/``; the scheme is ignored). It matches a URL whose host is the rule's host
+or one of its subdomains (``news.example.co.uk`` belongs to ``example.co.uk``, ``badexample.co.uk``
+does not) and whose path (with query) starts with the rule's path prefix. A rule whose host is a
+public suffix (``co.uk``, ``github.io``) is refused: nobody controls every site under it. The public
+suffix list is the one bundled with tldextract (private suffixes included); nothing is fetched.
+
+Rules are indexed by registrable domain, so a lookup costs one dict access per distinct host.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+T = TypeVar("T")
+
+
+@functools.lru_cache(maxsize=1)
+def _extractor():  # type: ignore[no-untyped-def]
+    import tldextract
+
+    # Bundled snapshot only: no network, no cache directory.
+    return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True,
+                                 include_psl_private_domains=True)
+
+
+@functools.lru_cache(maxsize=65536)
+def registrable_domain(host: str) -> str:
+    """The registrable domain of ``host`` (``news.example.co.uk`` -> ``example.co.uk``); the host
+    itself for IP addresses and single-label hosts; ``""`` when the host is a public suffix. A top
+    label the list does not know counts as a suffix (the list's default rule ``*``)."""
+    parts = _extractor()(host)
+    if parts.suffix:
+        return f"{parts.domain}.{parts.suffix}" if parts.domain else ""
+    if parts.ipv4 or parts.ipv6 or "." not in host:
+        return host
+    return ".".join(host.split(".")[-2:])
+
+
+def normalise_host(host: str) -> str:
+    """Lower-case, without user info, port or trailing dot."""
+    host = host.strip().lower().rpartition("@")[2]
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        host = name
+    return host.rstrip(".")
+
+
+def quick_host(url: str) -> str:
+    """The host of a URL, cheaply (a prefilter: exact parsing is ``split_url``)."""
+    rest = url.partition("://")[2] or url
+    return rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2].split(":", 1)[0].rstrip(".").lower()
+
+
+@functools.lru_cache(maxsize=65536)
+def _clean_host(raw: str) -> str:
+    return normalise_host(raw.split("?", 1)[0].split("#", 1)[0])
+
+
+def url_hosts(urls: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Per row, the index of its host in the returned list of distinct normalised hosts (-1: no
+    host). Vectorised for ``scheme://host/...`` URLs; other rows go through ``quick_host``."""
+    if isinstance(urls, pa.ChunkedArray):
+        urls = urls.combine_chunks() if urls.num_chunks != 1 else urls.chunk(0)
+    n = len(urls)
+    index = np.full(n, -1, dtype=np.int64)
+    if n == 0 or urls.null_count == n:
+        return index, []
+    sep = pc.fill_null(pc.find_substring(urls, "://"), -1).to_numpy(zero_copy_only=False)
+    slash = pc.fill_null(pc.find_substring(urls, "/"), -1).to_numpy(zero_copy_only=False)
+    standard = (sep > 0) & (slash == sep + 1)
+    sliced = pc.list_slice(pc.split_pattern(urls, "/", max_splits=3), 2, 3)
+    rows = pc.list_parent_indices(sliced).to_numpy(zero_copy_only=False)
+    encoded = pc.dictionary_encode(pc.list_flatten(sliced))
+    raw_hosts = encoded.dictionary.to_pylist()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    hosts: list[str] = []
+    position: dict[str, int] = {}
+    remap = np.empty(len(raw_hosts), dtype=np.int64)
+    for i, raw in enumerate(raw_hosts):
+        host = _clean_host(raw)
+        remap[i] = position.setdefault(host, len(hosts))
+        if remap[i] == len(hosts):
+            hosts.append(host)
+    keep = standard[rows]
+    index[rows[keep]] = remap[codes[keep]]
+    valid = np.asarray(urls.is_valid())
+    for row in np.flatnonzero(valid & ~standard).tolist():
+        host = quick_host(urls[row].as_py())
+        if host:
+            index[row] = position.setdefault(host, len(hosts))
+            if index[row] == len(hosts):
+                hosts.append(host)
+    empty = position.get("")
+    if empty is not None:
+        index[index == empty] = -1
+    return index, hosts
+
+
+def split_url(url: str) -> tuple[str, str] | None:
+    """(host, path-with-query) of an absolute URL or of ``host/path``; None if there is no host."""
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        rest = text[2:] if text.startswith("//") else text
+    elif not scheme or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+        return None
+    rest = rest.partition("#")[0]
+    cut = len(rest)
+    for ch in "/?":
+        i = rest.find(ch)
+        if i != -1 and i < cut:
+            cut = i
+    host = normalise_host(rest[:cut])
+    path = rest[cut:] or "/"
+    if path.startswith("?"):
+        path = "/" + path
+    if not host:
+        return None
+    return host, path
+
+
+@dataclass(frozen=True)
+class UrlRule:
+    host: str
+    path_prefix: str = "/"
+
+    def matches(self, host: str, path: str) -> bool:
+        return host_within(host, self.host) and path.startswith(self.path_prefix)
+
+    def __str__(self) -> str:
+        return self.host + ("" if self.path_prefix == "/" else self.path_prefix)
+
+
+def host_within(host: str, domain: str) -> bool:
+    """``host`` is ``domain`` or a subdomain of it."""
+    return host == domain or host.endswith("." + domain)
+
+
+def parse_url_rule(text: str, *, allow_path: bool = True) -> UrlRule:
+    """A rule from ``host``, ``host/path`` or ``scheme://host/path``; ValueError says what is wrong."""
+    value = text.strip()
+    if not value:
+        raise ValueError("empty domain or URL prefix")
+    if value.startswith("*."):
+        value = value[2:]  # "*.example.com" means what "example.com" means
+    parts = split_url(value)
+    if parts is None:
+        raise ValueError(f"{text!r} is not a host, host/path or URL")
+    host, path = parts
+    if not host or any(c.isspace() for c in host) or ".." in host or host.startswith("."):
+        raise ValueError(f"{text!r} has no valid host")
+    if not allow_path and path != "/":
+        raise ValueError(f"{text!r} must be a domain without a path")
+    if registrable_domain(host) == "":
+        raise ValueError(f"{host!r} is a public suffix; list a registrable domain such as example.{host}")
+    return UrlRule(host=host, path_prefix=path)
+
+
+class HostIndex(Generic[T]):
+    """Rules with payloads, looked up by (host, path)."""
+
+    def __init__(self, items: Iterable[tuple[UrlRule, T]] = ()) -> None:
+        self._by_domain: dict[str, list[tuple[UrlRule, T]]] = {}
+        for rule, payload in items:
+            self.add(rule, payload)
+
+    def add(self, rule: UrlRule, payload: T) -> None:
+        self._by_domain.setdefault(registrable_domain(rule.host), []).append((rule, payload))
+
+    def domains(self) -> set[str]:
+        """Registrable domains that some rule covers."""
+        return set(self._by_domain)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_domain.values())
+
+    def candidates(self, host: str) -> list[tuple[UrlRule, T]]:
+        """Rules whose host covers ``host`` (path not yet checked)."""
+        found = self._by_domain.get(registrable_domain(host))
+        if not found:
+            return []
+        return [(r, p) for r, p in found if host_within(host, r.host)]
+
+    def match(self, host: str, path: str) -> list[tuple[UrlRule, T]]:
+        return [(r, p) for r, p in self.candidates(host) if path.startswith(r.path_prefix)]
