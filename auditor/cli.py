@@ -107,6 +107,8 @@ def main() -> None:
 @click.option("--policy", help="Policy name (see `auditor rules list`) or path to a policy TOML file.")
 @click.option("--against", multiple=True, type=click.Path(path_type=Path),
               help="An earlier manifest to dedup against without re-reading it. Repeatable.")
+@click.option("--pii-findings", is_flag=True,
+              help="Also write pii_findings.parquet: detector, category and offsets of each finding, never the value.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: a process pool on this machine; ray: Ray Data (pip install 'auditor[ray]').")
 @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local instance).")
@@ -118,7 +120,7 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def scan(paths: tuple[Path, ...], config_path: Path | None, out: Path, text_column: str | None,
          batch_size: int | None, workers: int, on_error: str | None, policy: str | None,
-         against: tuple[Path, ...], engine: str, ray_address: str | None,
+         against: tuple[Path, ...], pii_findings: bool, engine: str, ray_address: str | None,
          previous_runs: tuple[Path, ...],
          fail_on: str | None, as_json: bool, quiet: bool) -> None:
     """Scan PATHS (files or folders; or a folder with audit.toml) and write a manifest to --out."""
@@ -129,7 +131,7 @@ def scan(paths: tuple[Path, ...], config_path: Path | None, out: Path, text_colu
         config = _load(paths, config_path, text_column)
         options = ScanOptions(out=out, workers=workers, batch_size=batch_size, on_error=on_error,
                               previous_runs=previous_runs, engine=engine, ray_address=ray_address,
-                              policy=policy, against=against)
+                              policy=policy, against=against, pii_findings=pii_findings)
         total = sum(p.stat().st_size for s in config.sources for p in s.paths if p.is_file())
         show = not quiet and sys.stderr.isatty()
         with _Progress(show, total) as progress:

@@ -56,6 +56,7 @@ from auditor.stages.pii import PiiStage
 from auditor.stages.rights import RightsStage
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
+PII_FINDINGS = "pii_findings.parquet"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class ScanOptions:
     run_dir: Path | None = None  # None: <out>/.run
     keep_run_dir: bool = True
     previous_runs: tuple[Path, ...] = ()  # --incremental: manifests (or run directories) to reuse
+    pii_findings: bool = False  # also write pii_findings.parquet (detector, category, offsets; no values)
     engine: str = "local"  # local | ray
     ray_address: str | None = None
 
@@ -209,9 +211,14 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
         "registries": [str(p) for p in registry_dirs], "rules_sha256": rules_digest(registry_dirs),
     }
     write_signatures_first(options.out, records, minhash)
+    extra = {}
+    if options.pii_findings:
+        from auditor.pii import findings_table
+
+        extra[PII_FINDINGS] = findings_table(records) if "pii_findings" in records.column_names else None
     manifest = write_manifest(options.out, records, sources, shards_table(results), audit_name=config.name,
                               parameters=parameters, policy=policy_summary(policy, decisions),
-                              prewritten=[SIGNATURES],
+                              prewritten=[SIGNATURES], extra_files={k: v for k, v in extra.items() if v is not None},
                               extra_summary={"dedup": dedup_summary, "sources": source_summary(config)})
     if not options.keep_run_dir:
         shutil.rmtree(run_dir, ignore_errors=True)

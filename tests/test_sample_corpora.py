@@ -19,7 +19,7 @@ EXPECTED = json.loads((SAMPLES / "expected.json").read_text(encoding="utf-8"))
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sample") / "audit-out"
-    result = CliRunner().invoke(main, ["scan", str(SAMPLES), "--out", str(out), "--quiet"],
+    result = CliRunner().invoke(main, ["scan", str(SAMPLES), "--out", str(out), "--quiet", "--pii-findings"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return out
@@ -99,6 +99,19 @@ def test_planted_pii_found_and_decoys_not(records):
         for kind in planted.get("pii_decoys", {}):
             if kind not in planted.get("pii", {}):
                 assert not any(kind in t for t in found), (record_id, kind, found)
+
+
+def test_pii_findings_file_and_source_breakdown(records, manifest):
+    findings = pq.read_table(manifest / "pii_findings.parquet")
+    assert findings.num_rows == sum(r["pii_count"] for r in records.values()) > 0
+    assert set(findings.column_names) == {"record_id", "detector", "category", "start", "end", "value_hash"}
+    assert findings.column("value_hash").null_count == findings.num_rows  # no salt given: no hashes
+    sources = {s["source"]: s for s in pq.read_table(manifest / "sources.parquet").to_pylist()}
+    for name, source in sources.items():
+        with_type = {t["type"]: t["records"] for t in source["pii_by_type"]}
+        mine = [r for r in records.values() if r["source"] == name]
+        for kind, n in with_type.items():
+            assert n == sum(1 for r in mine if kind in r["pii_types"])
 
 
 def test_planted_work_excerpts_matched(records):

@@ -122,11 +122,28 @@ def build_sources_table(facts: pa.Table, records: pa.Table,
     table = facts
     for name, values in columns.items():
         table = table.append_column(name, pa.array(values, pa.int64()))
+    table = _with_pii_breakdown(table, records)
     outcomes = outcomes or {}
     table = table.append_column("source_outcome", pa.array([outcomes.get(n, ("none", []))[0] for n in names],
                                                            pa.string()))
     return table.append_column("source_reasons", pa.array([outcomes.get(n, ("none", []))[1] for n in names],
                                                           pa.list_(pa.string())))
+
+
+def _with_pii_breakdown(table: pa.Table, records: pa.Table) -> pa.Table:
+    """Per source: how many records hold each PII type and each sensitive category (never values)."""
+    from auditor.pii import source_pii_summary
+
+    item = {"pii_types": ("type", "pii_by_type"), "pii_categories": ("category", "pii_by_category")}
+    names = table.column("source").to_pylist()
+    have = all(c in records.column_names for c in ("pii_count", "pii_sensitive", *item))
+    summary = source_pii_summary(records) if have and records.num_rows else None
+    for column, (key, label) in item.items():
+        typ = pa.list_(pa.struct([(key, pa.string()), ("records", pa.int64())]))
+        by_source = dict(zip(summary.column("source").to_pylist(), summary.column(column).to_pylist(),
+                             strict=True)) if summary is not None else {}
+        table = table.append_column(label, pa.array([by_source.get(n) or [] for n in names], typ))
+    return table
 
 
 def shards_table(results: Sequence[ShardResult]) -> pa.Table:
