@@ -15,6 +15,9 @@ LICENCE_EVIDENCE = pa.struct([("kind", pa.string()), ("value", pa.string()), ("w
 RIGHTS_MATCH = pa.struct([("registry", pa.string()), ("entry", pa.string()), ("kind", pa.string()),
                           ("score", pa.float64())])
 OPT_OUT_SIGNAL = pa.struct([("signal", pa.string()), ("detail", pa.string()), ("effective", pa.bool_())])
+RIGHTS_SPAN = pa.struct([("entry", pa.string()), ("start", pa.int64()), ("end", pa.int64())])
+COPYRIGHT_STATUS = pa.struct([("registry", pa.string()), ("entry", pa.string()), ("jurisdiction", pa.string()),
+                              ("status", pa.string()), ("basis", pa.string())])
 
 CONTRACT_FIELDS = [
     pa.field("record_id", pa.string(), nullable=False),
@@ -52,6 +55,8 @@ EXTENSION_FIELDS = [
     pa.field("dup_jaccard", pa.float32()),
     pa.field("licence_rank", pa.int32()),
     pa.field("evidence_rank", pa.int32()),
+    pa.field("rights_spans", pa.list_(RIGHTS_SPAN)),  # character offsets of matched passages, no text
+    pa.field("copyright_status", pa.list_(COPYRIGHT_STATUS)),  # per matched work and jurisdiction
 ]
 
 RECORDS_SCHEMA = pa.schema(CONTRACT_FIELDS + EXTENSION_FIELDS)
