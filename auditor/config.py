@@ -11,6 +11,8 @@ and what is allowed.
     batch_size = 2048                  # records per Arrow batch
     as_of = "2026-11-24"               # date for copyright-term and opt-out evaluation
     language_backend = "profiles"      # profiles (default: langdetect's profiles, scored exactly) | langdetect
+    pii_salt_env = "AUDITOR_PII_SALT"  # optional: env var holding a secret salt; PII findings then carry
+                                       # a salted HMAC of the value for linking (the salt is never written)
 
     [[source]]
     name = "webcrawl"                  # [A-Za-z0-9_.-]+, unique
@@ -40,6 +42,7 @@ and what is allowed.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -63,7 +66,7 @@ DEFAULT_METADATA_COLUMNS: dict[str, tuple[str, ...]] = {
 ON_ERROR_CHOICES = ("abort", "skip-file")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-_AUDIT_KEYS = {"name", "policy", "batch_size", "as_of", "on_error", "language_backend"}
+_AUDIT_KEYS = {"name", "policy", "batch_size", "as_of", "on_error", "language_backend", "pii_salt_env"}
 LANGUAGE_BACKENDS = ("profiles", "langdetect")
 _SOURCE_KEYS = {"name", "paths", "acquisition", "declared_licence", "text_column", "columns", "evidence"}
 _TOP_KEYS = {"audit", "source", "registries", "minhash"}
@@ -97,6 +100,7 @@ class AuditConfig:
     as_of: dt.date | None = None
     on_error: str = "abort"
     language_backend: str = "profiles"
+    pii_salt: bytes | None = field(default=None, repr=False)
     registries: dict[str, Any] = field(default_factory=dict)
     minhash: dict[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
@@ -168,6 +172,13 @@ def load_config(path: Path) -> AuditConfig:
     minhash = data.get("minhash", {})
     if not isinstance(minhash, dict):
         raise ConfigError(f"{path}: [minhash] must be a table")
+    pii_salt = None
+    if "pii_salt_env" in audit:
+        var = _str(audit["pii_salt_env"], "audit.pii_salt_env", path)
+        value = os.environ.get(var)
+        if not value:
+            raise ConfigError(f"{path}: audit.pii_salt_env names {var!r}, which is not set or empty")
+        pii_salt = value.encode("utf-8")
     policy = audit.get("policy")
     if policy is not None:
         policy = _str(policy, "audit.policy", path)
@@ -179,6 +190,7 @@ def load_config(path: Path) -> AuditConfig:
         as_of=as_of,
         on_error=on_error,
         language_backend=language_backend,
+        pii_salt=pii_salt,
         registries=registries,
         minhash=minhash,
         config_path=path,

@@ -178,7 +178,8 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     registry_dirs = tuple(registry_paths(config.registries, config.base_dir, where))
     tasks, source_errors = plan_tasks(config, skip)
     context = StageContext(sources={s.name: s for s in config.sources},
-                           params={"lang_backend": config.language_backend},
+                           params={"lang_backend": config.language_backend,
+                                   **({"pii_salt": config.pii_salt} if config.pii_salt else {})},
                            as_of=config.as_of or dt.date.today())
     builder = StageBuilder(context, minhash=minhash, registry_dirs=registry_dirs)
     builder.check()

@@ -112,3 +112,25 @@ def test_filter_writes_kept_records_redacted(tmp_path):
     pq.write_table(pa.table({"text": ["something else"]}), path)
     code, _, stderr = run("filter", str(tmp_path / "m"), "--out", str(tmp_path / "again"))
     assert code == 3 and "file changed since the audit" in stderr
+
+
+def test_pii_salt_links_findings_without_writing_salt_or_values(tmp_path, monkeypatch):
+    secret = "s3cret-salt-value-0042"
+    monkeypatch.setenv("AUDIT_TEST_SALT", secret)
+    texts = ["Mail jane.doe@example.org today.", "Again: jane.doe@example.org, or bob@example.net."]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "p.parquet")
+    (tmp_path / "audit.toml").write_text(
+        '[audit]\npii_salt_env = "AUDIT_TEST_SALT"\n[[source]]\nname = "p"\npaths = ["p.parquet"]\n')
+    out = tmp_path / "m"
+    assert run("scan", "--config", str(tmp_path / "audit.toml"), "--out", str(out), "--pii-findings")[0] == 0
+    findings = pq.read_table(out / "pii_findings.parquet").to_pylist()
+    hashes = [f["value_hash"] for f in findings if f["detector"] == "email"]
+    assert len(hashes) == 3 and all(hashes) and hashes[0] == hashes[1] != hashes[2]  # same value, same hash
+    from test_scan_cli import manifest_strings
+
+    everything = manifest_strings(out)
+    for value in (secret, "jane.doe@example.org", "bob@example.net"):
+        assert value not in everything
+    monkeypatch.delenv("AUDIT_TEST_SALT")
+    code, _, stderr = run("scan", "--config", str(tmp_path / "audit.toml"), "--out", str(tmp_path / "n"))
+    assert code == 2 and "AUDIT_TEST_SALT" in stderr
