@@ -80,6 +80,14 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     if totals["by_reason"]:
         top = sorted(totals["by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))[:10]
         click.echo("reasons:   " + ", ".join(f"{k} {v:,}" for k, v in top))
+    policy = summary.get("policy") or {}
+    if policy:
+        click.echo(f"policy:    {policy['name']} (sha256 {policy['sha256'][:12]}...)")
+        outcomes = policy.get("sources", {})
+        for source, counts in sorted(policy.get("counts_by_source", {}).items()):
+            outcome = outcomes.get(source, {})
+            flagged = f"  [{outcome['outcome']}: {', '.join(outcome['rules'])}]" if outcome.get("rules") else ""
+            click.echo(f"  {source:<20} " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) + flagged)
     if totals["text_null"]:
         click.echo(f"null text: {totals['text_null']:,} records (kept and flagged)")
     if totals["shards_unreadable"]:
