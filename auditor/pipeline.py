@@ -54,6 +54,7 @@ from auditor.stages.normalise import NormaliseStage
 from auditor.stages.optout import OptOutStage
 from auditor.stages.pii import PiiStage
 from auditor.stages.rights import RightsStage
+from auditor.textfetch import ShardTextFetcher
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 PII_FINDINGS = "pii_findings.parquet"
@@ -200,7 +201,9 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
             source_errors.setdefault(r.source, []).append(r.error)
 
     records = survivor_preferences(read_attributes(results))
-    records, dedup_summary = deduplicate(records, minhash, survivor_order=policy.survivor_order, prior=prior)
+    fetcher = ShardTextFetcher(records, tasks, batch_size) if minhash.verify else None
+    records, dedup_summary = deduplicate(records, minhash, survivor_order=policy.survivor_order, prior=prior,
+                                         fetch_texts=fetcher)
     records = propagate(records)
     facts = source_facts(config, results, source_errors)
     records, decisions = apply_policy(records, policy, policy_sources(facts))

@@ -27,11 +27,10 @@ from auditor.manifest.writer import (
 from auditor.policy import Policy
 from auditor.reduce import (
     SIGNATURES,
-    PriorManifests,
     apply_policy,
-    deduplicate,
     policy_sources,
     policy_summary,
+    reassign_survivors,
     source_outcomes,
 )
 from auditor.stages.minhash import MinHashParams
@@ -54,16 +53,13 @@ def redecide(manifest: Path, policy: Policy, out: Path) -> Manifest:
     old_order = dedup_summary.get("survivor_order")
     new_order = list(policy.survivor_order) if policy.survivor_order else None
     if old_order != new_order:
-        # Cluster membership does not depend on the survivor order, only the survivors do: re-run the
-        # clustering on the stored signatures.
-        if dedup_summary.get("against"):
-            raise UsageError(f"{manifest} was deduplicated against earlier manifests and policy "
-                             f"{policy.name!r} orders survivors differently: re-scan with --against")
+        # Cluster membership stays as the scan found it (exact verification read texts this step does
+        # not have); only the survivors are chosen again, under the new order.
         params = MinHashParams.from_mapping(_sketch_params(summary), where=f"{manifest / SUMMARY}: minhash")
         signatures = pq.read_table(manifest / SIGNATURES).select(["record_id", "minhash"])
         joined = records.join(signatures, "record_id", join_type="left outer").sort_by(
             [("source", "ascending"), ("shard", "ascending"), ("row", "ascending")])
-        joined, dedup_summary = deduplicate(joined, params, survivor_order=new_order, prior=PriorManifests())
+        joined, dedup_summary = reassign_survivors(joined, params, new_order, dedup_summary)
         records = joined.drop_columns(["minhash"])
     records, decisions = apply_policy(records, policy, policy_sources(facts))
     sources = build_sources_table(facts, records, source_outcomes(decisions))

@@ -19,13 +19,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditor.config import EVIDENCE_KINDS
-from auditor.dedup import find_duplicates, read_signatures, summarise_duplicates
+from auditor.dedup import (
+    DUP_COLUMNS,
+    FetchTexts,
+    choose_survivors,
+    find_duplicates,
+    read_signatures,
+    summarise_duplicates,
+)
 from auditor.errors import UsageError
 from auditor.manifest.verify import load_summary
 from auditor.policy import Decisions, Policy, apply_decisions, decide, load_policy
 from auditor.stages.minhash import MinHashParams
 
-DUP_COLUMNS = ("dup_cluster", "dup_of", "dup_kind", "dup_reason", "dup_jaccard")
 SIGNATURES = "signatures.parquet"
 
 
@@ -99,14 +105,29 @@ def survivor_preferences(records: pa.Table) -> pa.Table:
 
 
 def deduplicate(records: pa.Table, params: MinHashParams, *, survivor_order: Sequence[str] | None,
-                prior: PriorManifests) -> tuple[pa.Table, dict[str, Any]]:
+                prior: PriorManifests, fetch_texts: FetchTexts | None = None) -> tuple[pa.Table, dict[str, Any]]:
     """Add the ``dup_*`` columns; return the summary of what was found."""
-    dups = find_duplicates(records, params, survivor_order=survivor_order, against=prior.signatures)
+    dups = find_duplicates(records, params, survivor_order=survivor_order, against=prior.signatures,
+                           fetch_texts=fetch_texts)
     for name in DUP_COLUMNS:
         records = set_column(records, name, dups.column(name))
     summary = summarise_duplicates(dups, params)
     summary["survivor_order"] = list(survivor_order) if survivor_order else None
     summary["against"] = prior.labels()
+    return records, summary
+
+
+def reassign_survivors(records: pa.Table, params: MinHashParams, survivor_order: Sequence[str] | None,
+                       old_summary: dict[str, Any]) -> tuple[pa.Table, dict[str, Any]]:
+    """Survivors under another order, same clusters (``records`` must carry ``minhash``)."""
+    dups = choose_survivors(records, survivor_order=survivor_order)
+    for name in DUP_COLUMNS:
+        records = set_column(records, name, dups.column(name))
+    summary = summarise_duplicates(dups, params)
+    summary["survivor_order"] = list(survivor_order) if survivor_order else None
+    for key in ("against", "pairs"):
+        if key in old_summary:
+            summary[key] = old_summary[key]
     return records, summary
 
 

@@ -14,13 +14,22 @@ from hypothesis import strategies as st
 from auditor.dedup import (
     OUTPUT_SCHEMA,
     _bucket_pairs,
+    choose_survivors,
     find_duplicates,
+    pair_jaccard,
     read_signatures,
     summarise_duplicates,
     write_signatures,
 )
-from auditor.errors import ColumnError, ConfigError, ManifestError, UsageError
-from auditor.stages.minhash import MinHashParams, shingles, signature_array, signatures
+from auditor.errors import ColumnError, ConfigError, InputError, ManifestError, UsageError
+from auditor.stages.minhash import (
+    MinHashParams,
+    shingle_hash_sets,
+    shingles,
+    signature_array,
+    signature_matrix,
+    signatures,
+)
 from auditor.stages.normalise import normalise_text
 
 PARAMS = MinHashParams()
@@ -353,3 +362,265 @@ def test_incompatible_signatures_are_refused(tmp_path: Path) -> None:
 def test_against_label_must_be_unambiguous() -> None:
     with pytest.raises(UsageError, match="label 'a:b'"):
         find_duplicates(records(["x"]), PARAMS, against={"a:b": records(["x"])})
+
+
+# --- exact verification of pairs near the threshold (fetch_texts) ---
+
+NOISY = MinHashParams(num_perm=32, bands=16, rows=2)  # a noisy estimate: many pairs fall in the band
+
+
+def borderline_corpus() -> list[str]:
+    """Pairs (2k, 2k + 1) whose true Jaccard lies around 0.8; unrelated across pairs."""
+    texts: list[str] = []
+    for k, rate in enumerate([0.01, 0.015, 0.02, 0.025, 0.03] * 5):
+        base = document(500 + k, words=300)
+        texts += [base, edited(base, rate, 600 + k)]
+    return texts
+
+
+def fetcher(texts: list[str | None], calls: list[np.ndarray] | None = None):
+    norm = [None if t is None else normalise_text(t) for t in texts]
+
+    def fetch_texts(rows: np.ndarray) -> list[str | None]:
+        if calls is not None:
+            calls.append(rows)
+        return [norm[i] for i in rows]
+
+    return fetch_texts
+
+
+def pair_stats(table: pa.Table, texts: list[str], params: MinHashParams) -> list[tuple[float, float]]:
+    sigs = signature_matrix(table.column("minhash"))
+    return [
+        (float(np.mean(sigs[i] == sigs[i + 1])), true_jaccard(texts[i], texts[i + 1], params))
+        for i in range(0, len(texts), 2)
+    ]
+
+
+def test_exact_verification_decides_pairs_in_the_band() -> None:
+    texts = borderline_corpus()
+    table = records(texts, NOISY)
+    band, t = NOISY.exact_band_used(), NOISY.threshold
+    stats = pair_stats(table, texts, NOISY)
+    plain = cluster_of(find_duplicates(table, NOISY))
+    result = find_duplicates(table, NOISY, fetch_texts=fetcher(texts))
+    exact = cluster_of(result)
+    for k, (estimate, jaccard) in enumerate(stats):
+        i = 2 * k
+        assert (plain[i] is not None) == (estimate >= t)
+        expected = jaccard >= t if abs(estimate - t) <= band else estimate >= t
+        assert (exact[i] is not None) == expected, (estimate, jaccard)
+        assert exact[i] == exact[i + 1] and exact[i] in (None, i)
+    # The data is only a test if the estimate gets pairs wrong both ways.
+    assert any(e >= t > j for e, j in stats) and any(j >= t > e for e, j in stats)
+    reversed_pairs = sum((e >= t) != (j >= t) for e, j in stats)
+    pairs = summarise_duplicates(result, NOISY)["pairs"]
+    assert pairs["verification"] == "signature+exact"
+    assert pairs["exact_checked"] == sum(abs(e - t) <= band for e, _ in stats)
+    assert pairs["exact_changed"] == reversed_pairs
+    assert pairs["exact_rows_fetched"] == 2 * pairs["exact_checked"]
+    assert summarise_duplicates(find_duplicates(table, NOISY), NOISY)["pairs"]["verification"] == "signature"
+
+
+def test_fetch_texts_gets_each_needed_row_once_in_sorted_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    import auditor.dedup
+
+    texts = borderline_corpus()
+    table = records(texts, NOISY)
+    whole: list[np.ndarray] = []
+    reference = find_duplicates(table, NOISY, fetch_texts=fetcher(texts, whole))
+    monkeypatch.setattr(auditor.dedup, "FETCH_BATCH", 3)
+    calls: list[np.ndarray] = []
+    assert find_duplicates(table, NOISY, fetch_texts=fetcher(texts, calls)).equals(reference)
+    assert len(whole) == 1 and len(calls) == -(-len(whole[0]) // 3)
+    fetched = np.concatenate(calls)
+    assert all(c.dtype == np.int64 and 1 <= len(c) <= 3 for c in calls)
+    assert np.array_equal(fetched, whole[0]) and np.all(np.diff(fetched) > 0)  # ascending, no repeats
+
+
+def test_rows_without_text_keep_the_estimate_verdict() -> None:
+    texts = borderline_corpus()
+    table = records(texts, NOISY)
+    result = find_duplicates(table, NOISY, fetch_texts=fetcher([None] * len(texts)))
+    assert cluster_of(result) == cluster_of(find_duplicates(table, NOISY))
+    pairs = summarise_duplicates(result, NOISY)["pairs"]
+    assert pairs["exact_checked"] == 0 and pairs["exact_skipped_no_text"] == pairs["exact_pairs_in_band"] > 0
+
+
+def test_exact_band_zero_checks_nothing_and_band_one_checks_every_candidate() -> None:
+    texts = borderline_corpus()
+    for band, expected in ((0.0, 0), (1.0, None)):
+        params = MinHashParams(num_perm=32, bands=16, rows=2, exact_band=band)
+        result = find_duplicates(records(texts, params), params, fetch_texts=fetcher(texts))
+        pairs = summarise_duplicates(result, params)["pairs"]
+        assert pairs["exact_checked"] == (pairs["candidate_pairs"] if expected is None else expected)
+
+
+def test_fetched_text_must_be_the_normalised_text_of_the_record() -> None:
+    texts = borderline_corpus()
+    table = records(texts, NOISY)
+    with pytest.raises(InputError, match=r"web/shard-0.jsonl#\d+ .*not its norm_sha256"):
+        find_duplicates(table, NOISY, fetch_texts=lambda rows: [texts[i].upper() for i in rows])
+    with pytest.raises(UsageError, match=r"returned 1 texts for \d+ rows"):
+        find_duplicates(table, NOISY, fetch_texts=lambda rows: ["x"])
+
+
+def test_pairs_with_prior_records_are_not_fetched() -> None:
+    texts = borderline_corpus()
+    old = records(texts[0::2], NOISY)
+    new = records(texts[1::2], NOISY)
+    calls: list[np.ndarray] = []
+    result = find_duplicates(new, NOISY, against={"old": old}, fetch_texts=fetcher(texts[1::2], calls))
+    assert calls == []  # every pair in the band has an old record: nothing to fetch
+    pairs = summarise_duplicates(result, NOISY)["pairs"]
+    assert pairs["exact_checked"] == 0 and pairs["exact_skipped_prior"] > 0
+    assert result.equals(find_duplicates(new, NOISY, against={"old": old}))
+
+
+WORDS = st.lists(st.sampled_from(["a", "b", "c", "dd", "é", "x"]), max_size=12).map(" ".join)
+CJK = st.text(alphabet="中文字符测试一二三", max_size=14)
+
+
+@given(st.lists(st.one_of(WORDS, CJK, st.none()), min_size=2, max_size=8), st.data())
+@settings(max_examples=60, deadline=None)
+def test_shingle_hash_sets_and_pair_jaccard_match_python_sets(texts: list[str | None], data) -> None:
+    params = MinHashParams(ngram=2, char_ngram=2)
+    hashes, offsets = shingle_hash_sets(pa.array(texts, pa.large_string()), params)
+    sets = [set(shingles(t, params)) for t in texts]
+    assert np.diff(offsets).tolist() == [len(s) for s in sets]
+    for k in range(len(texts)):
+        own = hashes[offsets[k] : offsets[k + 1]]
+        assert np.all(own[1:] > own[:-1])  # sorted, distinct
+    a = np.array(data.draw(st.lists(st.integers(0, len(texts) - 1), min_size=1, max_size=10)))
+    b = np.array(data.draw(st.lists(st.integers(0, len(texts) - 1), min_size=len(a), max_size=len(a))))
+    expected = [
+        len(sets[i] & sets[j]) / len(sets[i] | sets[j]) if sets[i] | sets[j] else 1.0
+        for i, j in zip(a, b, strict=True)
+    ]
+    assert pair_jaccard(hashes, offsets, a, b).tolist() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("params", "band"),
+    [
+        (MinHashParams(), 3 * (0.8 * 0.2 / 128) ** 0.5),
+        (MinHashParams(num_perm=64, threshold=0.5, bands=8), 3 * (0.25 / 64) ** 0.5),
+        (MinHashParams(exact_band=0.05), 0.05),
+        (MinHashParams(threshold=1.0, bands=8), 0.0),
+    ],
+)
+def test_exact_band_defaults_to_three_standard_deviations(params: MinHashParams, band: float) -> None:
+    assert params.exact_band_used() == pytest.approx(band)
+    summary = params.to_summary()
+    assert summary["exact_band"] == params.exact_band and summary["exact_band_used"] == pytest.approx(band)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, True, "wide"])
+def test_exact_band_must_be_a_fraction(bad: object) -> None:
+    with pytest.raises(ConfigError, match="minhash.exact_band must be a number in"):
+        MinHashParams(exact_band=bad)  # type: ignore[arg-type]
+
+
+# --- choose_survivors: another survivor order, same clusters ---
+
+ORDERS = [
+    None,
+    ["crawl_date"],
+    ["evidence_rank", "licence_rank"],
+    ["record_id"],
+    ["licence_rank", "crawl_date"],
+]
+
+
+def with_preferences(texts: list[str], seed: int, params: MinHashParams = PARAMS) -> pa.Table:
+    rng = random.Random(seed)
+    n = len(texts)
+    return records(
+        texts,
+        params,
+        licence_rank=pa.array([rng.choice([0, 1, 2, None]) for _ in range(n)], pa.int32()),
+        evidence_rank=pa.array([rng.choice([0, 1, 3]) for _ in range(n)], pa.int32()),
+        crawl_date=pa.array(
+            [rng.choice([None, D(2019, 3, 3), D(2021, 6, 1)]) for _ in range(n)], pa.date32()
+        ),
+    )
+
+
+def with_dups(table: pa.Table, result: pa.Table) -> pa.Table:
+    for name in ("dup_cluster", "dup_of", "dup_kind", "dup_reason", "dup_jaccard"):
+        table = table.append_column(name, result.column(name))
+    return table
+
+
+@given(st.integers(0, 10_000), st.sampled_from(ORDERS), st.sampled_from(ORDERS))
+@settings(max_examples=25, deadline=None)
+def test_choose_survivors_equals_find_duplicates_under_the_new_order(
+    seed: int, before: list[str] | None, after: list[str] | None
+) -> None:
+    table = with_preferences(corpus(seed), seed)
+    stored = with_dups(table, find_duplicates(table, PARAMS, survivor_order=before))
+    expected = find_duplicates(table, PARAMS, survivor_order=after)
+    assert choose_survivors(stored, survivor_order=after).equals(expected)
+    # Without signatures every column but dup_jaccard is the same; dup_jaccard is right or null.
+    blind = choose_survivors(stored.drop_columns(["minhash"]), survivor_order=after)
+    assert blind.drop_columns(["dup_jaccard"]).equals(expected.drop_columns(["dup_jaccard"]))
+    for got, want, kind in zip(
+        blind.column("dup_jaccard").to_pylist(),
+        expected.column("dup_jaccard").to_pylist(),
+        expected.column("dup_kind").to_pylist(),
+        strict=True,
+    ):
+        assert got == want if kind == "exact" else got in (None, want)
+
+
+def test_choose_survivors_keeps_jaccard_of_known_pairs_without_signatures() -> None:
+    base = document(40)
+    texts = [base, edited(base, 0.004, 41), edited(base, 0.006, 42)]
+    table = records(texts, licence_rank=pa.array([2, 0, 1], pa.int32()))
+    stored = with_dups(table, find_duplicates(table, PARAMS, survivor_order=["record_id"]))
+    assert stored.column("dup_of").to_pylist() == [None, "web/shard-0.jsonl#0", "web/shard-0.jsonl#0"]
+    result = choose_survivors(stored.drop_columns(["minhash"]), survivor_order=["licence_rank"])
+    assert result.column("dup_of").to_pylist() == ["web/shard-0.jsonl#1", None, "web/shard-0.jsonl#1"]
+    assert result.column("dup_reason").to_pylist() == ["licence_rank", None, "licence_rank"]
+    old = stored.column("dup_jaccard").to_pylist()
+    # Records 0 and 1 swapped roles: their Jaccard is known; record 2 was never compared with record 1.
+    assert result.column("dup_jaccard").to_pylist() == [old[1], None, None]
+    assert result.column("dup_cluster").to_pylist() == [0, 0, 0]
+
+
+def test_choose_survivors_keeps_clusters_of_prior_manifests() -> None:
+    old_texts = [document(20), document(21)]
+    old = records(old_texts, crawl_date=pa.array([D(2030, 1, 1)] * 2, pa.date32()))
+    new_texts = [document(30), old_texts[1], edited(old_texts[0], 0.005, 31), document(30)]
+    dates = [D(2001, 1, 1), D(2001, 1, 1), D(2001, 1, 1), D(2000, 1, 1)]
+    new = records(new_texts, crawl_date=pa.array(dates, pa.date32()))
+    stored = with_dups(new, find_duplicates(new, PARAMS, survivor_order=["record_id"], against={"a-1": old}))
+    result = choose_survivors(stored, survivor_order=["crawl_date"])
+    assert result.column("dup_of").to_pylist() == [
+        "web/shard-0.jsonl#3",
+        "a-1:web/shard-0.jsonl#1",
+        "a-1:web/shard-0.jsonl#0",
+        None,
+    ]
+    assert result.column("dup_reason").to_pylist() == ["crawl_date", "prior_manifest", "prior_manifest", None]
+    for name in ("dup_cluster", "dup_kind", "dup_jaccard"):
+        assert result.column(name).slice(1, 2).equals(stored.column(name).slice(1, 2))
+    assert result.column("dup_cluster").equals(stored.column("dup_cluster"))
+
+
+def test_choose_survivors_keeps_membership_found_by_exact_verification() -> None:
+    texts = borderline_corpus()
+    table = with_preferences(texts, 3, NOISY)
+    fetch = fetcher(texts)
+    stored = with_dups(table, find_duplicates(table, NOISY, fetch_texts=fetch))
+    for order in ORDERS:
+        result = choose_survivors(stored, survivor_order=order)
+        assert result.column("dup_cluster").equals(stored.column("dup_cluster"))
+        assert result.equals(find_duplicates(table, NOISY, survivor_order=order, fetch_texts=fetch))
+    # Re-clustering without the texts would have changed membership.
+    assert not find_duplicates(table, NOISY).column("dup_cluster").equals(stored.column("dup_cluster"))
+
+
+def test_choose_survivors_names_missing_columns() -> None:
+    with pytest.raises(ColumnError, match=r"lacks column\(s\) \['dup_cluster', 'dup_of'"):
+        choose_survivors(records(["a b c"]))

@@ -173,3 +173,30 @@ def test_no_raw_text_in_outputs(corpus_files, tmp_path):
     for text in TEXTS:
         if text:
             assert text not in everything
+
+
+def test_borderline_near_duplicates_are_verified_on_the_re_read_text(tmp_path):
+    import random
+
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(3000)]
+    base = [rng.choice(words) for _ in range(400)]
+    texts = [" ".join(base)]
+    for rate in (0.01, 0.02, 0.03, 0.04, 0.05, 0.08):  # true Jaccard from ~0.95 down to ~0.6
+        edited = list(base)
+        for j in rng.sample(range(len(base)), int(len(base) * rate)):
+            edited[j] = f"edit{j}"
+        texts.append(" ".join(edited))
+    texts += [" ".join(rng.choice(words) for _ in range(400)) for _ in range(20)]
+    folder = tmp_path / "c"
+    folder.mkdir()
+    pq.write_table(pa.table({"text": texts[:10]}), folder / "a.parquet")
+    pq.write_table(pa.table({"text": texts[10:]}), folder / "b.parquet")
+    out = tmp_path / "m"
+    assert run("scan", str(folder), "--out", str(out), "--batch-size", "3")[0] == 0
+    pairs = json.loads((out / "summary.json").read_text())["dedup"]["pairs"]
+    assert pairs["verification"] == "signature+exact"
+    assert pairs["exact_checked"] >= 1 and pairs["exact_skipped_no_text"] == 0
+    records = pq.read_table(out / "records.parquet").to_pylist()
+    assert records[1]["dup_of"] == records[0]["record_id"]  # 1% edits: a near duplicate
+    assert records[6]["dup_of"] is None  # 8% edits of 5-gram shingles: far below 0.8

@@ -1,0 +1,55 @@
+"""Re-reading the normalised text of chosen records from the input shards, for exact verification of
+borderline near-duplicate pairs in the reduce step (``auditor.dedup.find_duplicates(fetch_texts=...)``).
+
+Requests arrive as ascending row positions of the records table (which is in source, shard, row order),
+each row once, so every shard is read forward at most once, batch by batch, with bounded memory: only
+the requested rows' normal forms are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from auditor.engines.local import ShardTask
+from auditor.io.readers import read_shard
+from auditor.stages.normalise import normalise_array
+
+
+class ShardTextFetcher:
+    """``fetch_texts`` over the shards a scan read: row position -> that record's ``norm_text``."""
+
+    def __init__(self, records: pa.Table, tasks: Sequence[ShardTask], batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.tasks = {(t.source.name, t.shard.name): t for t in tasks}
+        self.source = records.column("source").to_numpy(zero_copy_only=False)
+        self.shard = records.column("shard").to_numpy(zero_copy_only=False)
+        self.row = records.column("row").to_numpy(zero_copy_only=False)
+        self._open: dict[tuple[str, str], tuple[Iterator[pa.RecordBatch], list]] = {}
+
+    def _batches(self, key: tuple[str, str]) -> tuple[Iterator[pa.RecordBatch], list]:
+        if key not in self._open:
+            task = self.tasks[key]
+            # state: [current batch, its first row]
+            self._open[key] = (read_shard(task.shard, task.source, self.batch_size), [None, 0])
+        return self._open[key]
+
+    def _text_at(self, key: tuple[str, str], row: int) -> str | None:
+        batches, state = self._batches(key)
+        while state[0] is None or row >= state[1] + state[0].num_rows:
+            if state[0] is not None:
+                state[1] += state[0].num_rows
+            state[0] = next(batches, None)
+            if state[0] is None:
+                return None  # the shard is shorter than the manifest says: leave the pair unverified
+        text = state[0].column("text")[row - state[1]]
+        return normalise_array(pa.array([text.as_py()], pa.large_string()))[0].as_py()
+
+    def __call__(self, rows: np.ndarray) -> list[str | None]:
+        out: list[str | None] = []
+        for i in rows.tolist():
+            key = (str(self.source[i]), str(self.shard[i]))
+            out.append(self._text_at(key, int(self.row[i])) if key in self.tasks else None)
+        return out
