@@ -423,13 +423,13 @@ def test_exact_verification_decides_pairs_in_the_band() -> None:
 
 
 def test_fetch_texts_gets_each_needed_row_once_in_sorted_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    import auditor.dedup
+    import auditor.dedup.exact
 
     texts = borderline_corpus()
     table = records(texts, NOISY)
     whole: list[np.ndarray] = []
     reference = find_duplicates(table, NOISY, fetch_texts=fetcher(texts, whole))
-    monkeypatch.setattr(auditor.dedup, "FETCH_BATCH", 3)
+    monkeypatch.setattr(auditor.dedup.exact, "FETCH_BATCH", 3)
     calls: list[np.ndarray] = []
     assert find_duplicates(table, NOISY, fetch_texts=fetcher(texts, calls)).equals(reference)
     assert len(whole) == 1 and len(calls) == -(-len(whole[0]) // 3)

@@ -1,0 +1,206 @@
+"""Clusters of exact and near duplicates (``find_duplicates``): exact groups by ``norm_sha256``, LSH
+banding of the signatures into candidate pairs (``candidate_pairs``), their verification
+(``auditor.dedup.exact``), connected components, and the survivor of each cluster
+(``auditor.dedup.survivors``). The steps are described in the docstring of ``auditor.dedup``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from auditor.dedup._common import DEDUP_METADATA_KEY, FetchTexts, _check_columns, _concat_ranges, _strings
+from auditor.dedup.exact import _fetch_shingle_sets, _verify, signature_jaccard
+from auditor.dedup.signatures import _check_compatible
+from auditor.dedup.survivors import _dup_table, _key_columns, _survivor_keys, _survivor_of, _survivor_rank
+from auditor.errors import UsageError
+from auditor.stages.minhash import EMPTY_HASH, MinHashParams, signature_matrix
+
+_LABEL_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Buckets up to this size contribute all their pairs; larger ones a star and a chain.
+_FULL_PAIRS_MAX = 64
+
+
+def find_duplicates(
+    table: pa.Table,
+    params: MinHashParams,
+    *,
+    survivor_order: Sequence[str] | None = None,
+    against: Mapping[str, pa.Table] | None = None,
+    fetch_texts: FetchTexts | None = None,
+) -> pa.Table:
+    """Cluster exact and near duplicates and choose survivors (see the module docstring).
+
+    ``against`` maps a label (``[A-Za-z0-9_.-]+``, e.g. the earlier manifest's name) to its
+    signatures table; those records are never returned, and always win over new ones.
+    ``fetch_texts(rows)`` returns the ``norm_text`` of the given rows of ``table`` (a sorted int64
+    array of at most ``FETCH_BATCH`` indices), in that order, None where unavailable; when given,
+    pairs near the threshold are decided by exact Jaccard.
+    """
+    _check_columns(table, "the records table")
+    n = table.num_rows
+    priors = dict(against or {})
+    for label, prior in priors.items():
+        if not isinstance(label, str) or not _LABEL_RE.match(label):
+            raise UsageError(f"against: label {label!r} may use only letters, digits, '_', '.', '-'")
+        _check_columns(prior, f"the signatures of {label!r}")
+        _check_compatible(prior, params, f"the signatures of {label!r}")
+    order = _survivor_keys(table, survivor_order)
+    parts = [table, *priors.values()]
+    total = sum(p.num_rows for p in parts)
+
+    matrices = [signature_matrix(p.column("minhash"), params.num_perm) for p in parts]
+    sigs = matrices[0] if len(matrices) == 1 else np.concatenate(matrices)
+    ids = pa.concat_arrays(
+        [_strings(table.column("record_id"))]
+        + [
+            _strings(pc.binary_join_element_wise(label + ":", _strings(p.column("record_id")), ""))
+            for label, p in priors.items()
+        ]
+    )
+    digests = pa.concat_arrays([_strings(p.column("norm_sha256")) for p in parts])
+    exact_key = pc.dictionary_encode(digests).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    eligible = np.concatenate([_eligible(p) for p in parts])
+
+    exact_u, exact_v, reps = _exact_pairs(exact_key, eligible)
+    maybe_empty = reps[sigs[reps, 0] == EMPTY_HASH]
+    empty = maybe_empty[(sigs[maybe_empty] == EMPTY_HASH).all(axis=1)]
+    near = np.setdiff1d(reps, empty, assume_unique=True)
+    near_u, near_v = candidate_pairs(sigs, near, params)
+    fetch = None
+    if fetch_texts is not None:
+        fetch = functools.partial(
+            _fetch_shingle_sets, fetch_texts=fetch_texts, digests=digests, ids=ids, params=params
+        )
+    keep, stats = _verify(sigs, near_u, near_v, params, n, fetch)
+    near_u, near_v = near_u[keep], near_v[keep]
+    labels = _components(total, np.concatenate([exact_u, near_u]), np.concatenate([exact_v, near_v]))
+
+    key_columns = _key_columns(parts, ids, order)
+    rank = _survivor_rank(key_columns, total, n)
+    survivor = _survivor_of(labels, rank)[:n]
+    # Cluster id: the smallest new row index in the component.
+    first_new = np.full(int(labels.max(initial=-1)) + 1, n, dtype=np.int64)
+    np.minimum.at(first_new, labels[:n], np.arange(n))
+    clustered = (np.bincount(labels) > 1)[labels[:n]]
+
+    def jaccard(rows: np.ndarray, survivors: np.ndarray) -> pa.Array:
+        return pa.array(signature_jaccard(sigs, rows, survivors), pa.float32())
+
+    result = _dup_table(
+        table, ids, exact_key, survivor, first_new[labels[:n]], clustered, key_columns, order, jaccard
+    )
+    metadata = {DEDUP_METADATA_KEY: json.dumps(stats, sort_keys=True).encode()}
+    return result.replace_schema_metadata(metadata)
+
+
+def candidate_pairs(
+    sigs: np.ndarray, rows: np.ndarray, params: MinHashParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct LSH candidate pairs (u < v, row indices into ``sigs``, sorted) among ``rows``:
+    rows whose values share a band key in at least one band."""
+    bands, width = params.band_params()
+    if len(rows) < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    rows = np.sort(rows.astype(np.int64))
+    found_u: list[np.ndarray] = []
+    found_v: list[np.ndarray] = []
+    for band in range(bands):
+        keys = band_keys(sigs, rows, band, width)
+        order = np.argsort(keys, kind="stable")
+        u, v = _bucket_pairs(keys[order])
+        found_u.append(rows[order[u]])
+        found_v.append(rows[order[v]])
+    u = np.concatenate(found_u)
+    v = np.concatenate(found_v)
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    packed = np.unique(lo * np.int64(sigs.shape[0]) + hi)
+    return packed // sigs.shape[0], packed % sigs.shape[0]
+
+
+def near_pairs(sigs: np.ndarray, rows: np.ndarray, params: MinHashParams) -> tuple[np.ndarray, np.ndarray]:
+    """Near-duplicate pairs (u < v, row indices into ``sigs``) among ``rows``, by LSH banding and
+    (with ``params.verify``) signature Jaccard verification."""
+    lo, hi = candidate_pairs(sigs, rows, params)
+    keep, _ = _verify(sigs, lo, hi, params, sigs.shape[0], None)
+    return lo[keep], hi[keep]
+
+
+def band_keys(sigs: np.ndarray, rows: np.ndarray, band: int, width: int) -> np.ndarray:
+    """A 64-bit key per row for values [band * width, (band + 1) * width) of its signature."""
+    block = sigs[rows, band * width : (band + 1) * width].astype(np.uint64)
+    block *= _band_multipliers(width)
+    keys = block.sum(axis=1, dtype=np.uint64)
+    # Finalise (MurmurHash3 fmix64) so that keys sort in no relation to the values.
+    keys ^= keys >> np.uint64(33)
+    keys *= np.uint64(0xFF51AFD7ED558CCD)
+    keys ^= keys >> np.uint64(33)
+    return keys
+
+
+@functools.lru_cache(maxsize=16)
+def _band_multipliers(width: int) -> np.ndarray:
+    gen = np.random.Generator(np.random.PCG64(0xA0D170))
+    multipliers = gen.integers(0, 2**63, size=width, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    multipliers.flags.writeable = False
+    return multipliers
+
+
+def _bucket_pairs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of positions (in sorted order) of rows that share a key."""
+    m = len(sorted_keys)
+    if m < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    starts_flag = np.empty(m, dtype=bool)
+    starts_flag[0] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=starts_flag[1:])
+    starts = np.flatnonzero(starts_flag)
+    sizes = np.diff(np.append(starts, m))
+    multi = sizes > 1
+    starts, sizes = starts[multi], sizes[multi]
+    small = sizes <= _FULL_PAIRS_MAX
+    # Every pair of the small buckets: position p pairs with each later position of its bucket.
+    s_start, s_size = starts[small], sizes[small]
+    pos = _concat_ranges(s_start, s_size)
+    later = np.repeat(s_start + s_size, s_size) - pos - 1
+    u_small = np.repeat(pos, later)
+    v_small = _concat_ranges(pos + 1, later)
+    # Large buckets: a star from the first row and the chain of neighbours.
+    l_start, l_size = starts[~small], sizes[~small]
+    members = _concat_ranges(l_start, l_size - 1)
+    u_star = np.repeat(l_start, l_size - 1)
+    return (
+        np.concatenate([u_small, u_star, members]).astype(np.int64),
+        np.concatenate([v_small, members + 1, members + 1]).astype(np.int64),
+    )
+
+
+def _exact_pairs(exact_key: np.ndarray, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges from each eligible row to the first eligible row with the same digest, and those first rows."""
+    rows = np.flatnonzero(eligible)
+    _, first, inverse = np.unique(exact_key[rows], return_index=True, return_inverse=True)
+    rep = rows[first][inverse]
+    dup = rep != rows
+    return rows[dup], rep[dup], rows[first]
+
+
+def _components(total: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(u), dtype=np.int32), (u, v)), shape=(total, total)).tocsr()
+    _, labels = connected_components(graph, directed=False)
+    return labels.astype(np.int64)
+
+
+def _eligible(table: pa.Table) -> np.ndarray:
+    ok = table.column("minhash").is_valid().to_numpy(zero_copy_only=False)
+    if "text_null" in table.column_names:
+        ok &= ~pc.fill_null(table.column("text_null"), False).to_numpy(zero_copy_only=False)
+    return ok
