@@ -1,12 +1,22 @@
 """Licence evidence inside the content itself.
 
-Matchers, cheapest first, run only on texts that pass a vectorised pre-filter (one RE2 pass over the
-Arrow column for "licen", "copyright", "©", "spdx", "creativecommons", "版权", ...):
+Matchers, cheapest first; each runs only on texts whose lower-cased form holds one of its literal gates
+("licen", "copyright", "©", "spdx-license-identifier", "creativecommons", "版权", ...):
 
 - ``spdx-id``: ``SPDX-License-Identifier:`` lines, normalised;
 - ``cc-url`` / ``cc-badge``: Creative Commons licence URLs and licence-button images;
 - ``licence-notice`` / ``copyright-notice``: the data-driven patterns of ``rules/licences/notices.toml``;
 - ``full-text``: a whole reference licence text (``fulltext.py``), for texts long enough to hold one.
+
+``ContentScanner.scan(text)`` is the reference: Python ``re``. A notice pattern is tried at the starts
+within ``_TRIGGER_REACH`` characters (before or after) of an occurrence of one of its triggers, left to
+right, and a match must end by the end of the line ``_MATCH_SPAN`` characters after the trigger; this is
+the contract notices.toml states ("a trigger must lie within 80 characters of the start of any match").
+Where every match of a notice starts with a known literal (derived from the pattern,
+``patterns.literal_prefixes``) or at a line start (``^`` in MULTILINE mode), only the starts where such a
+literal (or line) begins are tried: the same matches, without a regex attempt at every character.
+
+``ContentScanner.scan_batch(texts)`` gives the same findings for a whole Arrow column (``batch.py``).
 
 A finding holds a licence id or a notice type and an offset, never a copied piece of the text.
 """
@@ -20,24 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from auditor.licences import tables
 from auditor.licences.fulltext import FullTextMatch, identify_full_text
 from auditor.licences.normalise import normalise_licence
+from auditor.licences.patterns import PYTHON_EXTRA_FOLDS, literal_prefixes, starts_at_line
 
-# Cues of a licence grant (these rows get the full Python scan) and of copyright notices only (these rows
-# are matched with Arrow's RE2 kernels, without a Python loop, when the notice patterns allow it).
-LICENCE_CUES = (
-    r"licen[cs]|spdx|creativecommons|licensebuttons|public domain|permission is hereby granted|warrant"
-    r"|redistribution and use|waived all copyright|许可|許可|授权|開源|开源|协议"
-    r"|(?:licensed|released|distributed|available|published|provided|covered) under"
-)
-COPYRIGHT_CUES = (
-    r"copyright|©|&copy;|\([cC]\)\s*\d|all rights reserved|droits réservés|rechte vorbehalten"
-    r"|derechos reservados|版权|版權|著作权|著作權|保留所有|保留一切|转载"
-)
-PREFILTER = LICENCE_CUES + "|" + COPYRIGHT_CUES
 _SPDX_ID = re.compile(r"SPDX-License-Identifier\s*:\s*(?P<expr>[^\n\r]{1,200})", re.IGNORECASE)
 _SPDX_TRAILER = re.compile(r"\s*(?:\*/|-->|#}|%>|\"\"\"|'''|;|,)?\s*$")
 _CC_URL = re.compile(
@@ -51,8 +49,9 @@ _CC_BADGE = re.compile(
     re.IGNORECASE,
 )
 _MAX_NAME_WORDS = 8
-# A notice's match starts at most this far before one of its triggers (see notices.toml) and ends at
-# most _MATCH_SPAN characters after it (then at the end of that line, so '$' keeps its meaning).
+# A notice's match starts at most this far before or after one of its triggers (notices.toml: "a trigger
+# must lie within 80 characters of the start of any match") and ends by the end of the line that holds
+# the character _MATCH_SPAN after the trigger (so '$' keeps its meaning).
 _TRIGGER_REACH = 80
 _MATCH_SPAN = 400
 # Full-text matching reads at most this many characters from each end of a long text.
@@ -112,38 +111,115 @@ def _normalised_name(name: str, rules_dir: Path | None) -> str | None:
     return None
 
 
-def _windows(lowered: str, triggers: list[str]) -> list[tuple[int, int]]:
-    """Merged spans of ``lowered`` around every occurrence of the triggers, where matches can lie."""
-    spans: list[tuple[int, int]] = []
+Window = tuple[int, int, list[tuple[int, int]]]
+
+
+def _windows(lowered: str, triggers: list[str]) -> list[Window]:
+    """Where a notice is searched: merged (start, end, start ranges) around every trigger occurrence t.
+
+    A match may start in [t - _TRIGGER_REACH, t + _TRIGGER_REACH] (the start ranges, merged) and must
+    end by the end of the line that holds t + _MATCH_SPAN (the window end, so '$' keeps its meaning).
+    """
+    spans: list[tuple[int, int, int]] = []
     for trigger in triggers:
         position = lowered.find(trigger)
         while position >= 0:
             line_end = lowered.find("\n", position + _MATCH_SPAN)
-            spans.append((max(0, position - _TRIGGER_REACH), len(lowered) if line_end < 0 else line_end))
+            start = max(0, position - _TRIGGER_REACH)
+            spans.append((start, len(lowered) if line_end < 0 else line_end, position + _TRIGGER_REACH))
             position = lowered.find(trigger, position + 1)
     spans.sort()
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
+    merged: list[Window] = []
+    for start, end, last_start in spans:
         if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            window_start, window_end, ranges = merged[-1]
+            if start <= ranges[-1][1] + 1:
+                ranges[-1] = (ranges[-1][0], max(ranges[-1][1], last_start))
+            else:
+                ranges.append((start, last_start))
+            merged[-1] = (window_start, max(window_end, end), ranges)
         else:
-            merged.append((start, end))
+            merged.append((start, end, [(start, last_start)]))
     return merged
 
 
-def _matches(
-    pattern: re.Pattern[str], text: str, windows: list[tuple[int, int]] | None
+# ``_notice_matches`` prefixes of a pattern that starts with '^' in MULTILINE mode.
+_LINE_STARTS = ("\n",)
+
+
+def _notice_matches(
+    pattern: re.Pattern[str],
+    prefixes: tuple[str, ...] | None,
+    text: str,
+    lowered: str,
+    windows: list[Window],
 ) -> Iterator[re.Match[str]]:
-    """Matches of ``pattern`` in ``text``, searched only inside ``windows`` (None: everywhere)."""
-    if windows is None:
-        yield from pattern.finditer(text)
-        return
-    for start, end in windows:
-        yield from pattern.finditer(text, start, end)
+    """The matches of a notice: ``pattern.match`` tried at each allowed start of each window, left to
+    right, skipping starts inside the previous match; a match ends by the window end.
+
+    ``prefixes`` only saves work: when every match starts with one of them (``literal_prefixes``; exact
+    as ``lowered`` is ``text.lower()`` of the same length and ``text`` has no ``PYTHON_EXTRA_FOLDS``
+    character), only the starts where one occurs in ``lowered`` are tried; ``_LINE_STARTS``: only the
+    starts of lines; None: every allowed start.
+    """
+    for _start, end, ranges in windows:
+        candidates: set[int] = set()
+        for low, high in ranges:
+            high = min(high, end - 1)
+            if prefixes is None:
+                candidates.update(range(low, high + 1))
+            elif prefixes == _LINE_STARTS:
+                if low == 0 or text[low - 1] == "\n":
+                    candidates.add(low)
+                position = text.find("\n", low, high)
+                while position >= 0:
+                    candidates.add(position + 1)
+                    position = text.find("\n", position + 1, high)
+            else:
+                for prefix in prefixes:
+                    stop = min(high + len(prefix), end)
+                    position = lowered.find(prefix, low, stop)
+                    while position >= 0:
+                        candidates.add(position)
+                        position = lowered.find(prefix, position + 1, stop)
+        resume = 0
+        for position in sorted(candidates):
+            if position < resume:
+                continue
+            match = pattern.match(text, position, end)
+            if match is not None:
+                yield match
+                resume = max(match.end(), position + 1)
 
 
-def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+def _anchored_matches(
+    pattern: re.Pattern[str], prefixes: tuple[str, ...], text: str, lowered: str
+) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)``, trying only where one of ``prefixes`` occurs in ``lowered`` (exact
+    under the same conditions as in ``_notice_matches``)."""
+    candidates: set[int] = set()
+    for prefix in prefixes:
+        position = lowered.find(prefix)
+        while position >= 0:
+            candidates.add(position)
+            position = lowered.find(prefix, position + 1)
+    resume = 0
+    for position in sorted(candidates):
+        if position < resume:
+            continue
+        match = pattern.match(text, position)
+        if match is not None:
+            yield match
+            resume = max(match.end(), position + 1)
+
+
+def _gate_parents(gates: tuple[str, ...]) -> dict[str, str | None]:
+    """Each gate's longest other gate contained in it (absent parent: absent gate), or None."""
+    parents: dict[str, str | None] = {}
+    for gate in gates:
+        inner = [g for g in gates if g != gate and g in gate]
+        parents[gate] = max(inner, key=len) if inner else None
+    return parents
 
 
 _SPDX_GATES = ("spdx-license-identifier",)
@@ -152,98 +228,75 @@ _FULLTEXT_GATES = ("warrant", "licen")
 
 
 class ContentScanner:
-    """Finds licence evidence in texts. Build once per worker (``LicenceStage.setup``)."""
+    """Finds licence evidence in texts. Build once per worker (``LicenceStage.setup``): loading the
+    tables and compiling every pattern, Python and RE2 forms, happens here."""
 
     def __init__(self, rules_dir: Path | None = None, *, full_text: bool = True) -> None:
+        from auditor.licences.batch import BatchPlan
+
         self.rules_dir = rules_dir
         self.notices = tables.load_notices(rules_dir)
         self.fulltext_index = tables.load_fulltext(rules_dir) if full_text else None
-        # Every literal gate, once: the batch scan tests each in one vectorised pass per batch.
+        # Every literal gate, once; a gate is tested only when the longest gate inside it is present.
         gates = {*_SPDX_GATES, *_CC_GATES, *_FULLTEXT_GATES}
         for notice in self.notices:
             gates.update(notice.triggers)
         self._gates = tuple(sorted(gates))
+        parents = _gate_parents(self._gates)
+        self._gate_children: dict[str | None, tuple[str, ...]] = {
+            parent: tuple(g for g in self._gates if parents[g] == parent) for parent in (None, *self._gates)
+        }
+        self._prefixes = {
+            notice.id: _LINE_STARTS if starts_at_line(notice.pattern) else literal_prefixes(notice.pattern)
+            for notice in self.notices
+        }
+        self._matcher_prefixes = {
+            pattern: literal_prefixes(pattern) for pattern in (_SPDX_ID, _CC_URL, _CC_BADGE)
+        }
+        self._notices_of_gate: dict[str, tuple[int, ...]] = {
+            gate: tuple(i for i, n in enumerate(self.notices) if gate in n.triggers) for gate in self._gates
+        }
+        self._fold_chars = "".join(sorted({c for extra in PYTHON_EXTRA_FOLDS.values() for c in extra}))
+        self.plan = BatchPlan(self)
 
-    @staticmethod
-    def candidate_mask(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """Vectorised pre-filter: True where a text may hold licence evidence (nulls are False)."""
-        return _mask(pc.match_substring_regex(texts, PREFILTER, ignore_case=True))
+    @property
+    def gates(self) -> tuple[str, ...]:
+        """Every literal gate of every matcher (lower case)."""
+        return self._gates
+
+    def candidate_mask(self, texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Vectorised pre-filter: True where a text may hold licence evidence (nulls are False).
+
+        False guarantees that ``scan`` finds nothing; True is a superset (see ``batch.BatchPlan``).
+        """
+        return self.plan.candidate_mask(texts)
+
+    def present_gates(self, lowered: str) -> set[str]:
+        """The gates that occur in ``lowered`` (a lower-cased text)."""
+        ascii_only = lowered.isascii()
+        found: set[str] = set()
+        pending = [g for g in self._gate_children[None] if not ascii_only or g.isascii()]
+        while pending:
+            gate = pending.pop()
+            if gate in lowered:
+                found.add(gate)
+                pending.extend(g for g in self._gate_children[gate] if not ascii_only or g.isascii())
+        return found
 
     def scan(self, text: str) -> list[Finding]:
         """All evidence in one text, at most one finding per (kind, value), in order of offset."""
         if not text:
             return []
         lowered = text.lower()
-        return self._scan(text, lowered, {g for g in self._gates if g in lowered})
+        return self._scan(text, lowered, self.present_gates(lowered))
 
     def scan_batch(self, texts: pa.Array | pa.ChunkedArray) -> dict[int, list[Finding]]:
-        """Findings per row index of ``texts``, for the rows that have any.
+        """Findings per row index of ``texts``, for the rows that have any; equal to ``scan`` on every row.
 
-        Equivalent to ``scan`` on every row. Rows without any cue are skipped by one RE2 pass; rows whose
-        only cues are copyright cues are matched with RE2 kernels (no Python loop); the rest are scanned
-        in Python.
+        Column-wise (``batch.BatchPlan.scan``): rows with no cue cost one RE2 pass, rows with only
+        copyright notices are matched with RE2 kernels, the rest are scanned in Python.
         """
-        rows = np.flatnonzero(self.candidate_mask(texts))
-        if not len(rows):
-            return {}
-        candidates = texts.take(pa.array(rows))
-        licence_like = _mask(pc.match_substring_regex(candidates, LICENCE_CUES, ignore_case=True))
-        results: dict[int, list[Finding]] = {}
-        python_rows = np.flatnonzero(licence_like)
-        copyright_rows = np.flatnonzero(~licence_like)
-        if len(copyright_rows):
-            vectorised, fallback = self._copyright_batch(candidates.take(pa.array(copyright_rows)))
-            for i, findings in vectorised.items():
-                results[int(rows[copyright_rows[i]])] = findings
-            python_rows = np.concatenate([python_rows, copyright_rows[fallback]])
-        if len(python_rows):
-            for i, text in zip(
-                python_rows.tolist(), candidates.take(pa.array(python_rows)).to_pylist(), strict=True
-            ):
-                findings = self.scan(text or "")
-                if findings:
-                    results[int(rows[i])] = findings
-        return dict(sorted(results.items()))
-
-    def _copyright_batch(self, texts: pa.Array) -> tuple[dict[int, list[Finding]], np.ndarray]:
-        """Copyright notices of rows with no licence cue: (findings per row, rows to scan in Python)."""
-        n = len(texts)
-        ascii_rows = _mask(pc.string_is_ascii(texts))
-        hits: list[tuple[tables.NoticePattern, np.ndarray]] = []
-        fallback = np.zeros(n, dtype=bool)
-        for notice in self.notices:
-            if notice.kind != "copyright-notice":
-                continue
-            if notice.re2 is None:
-                gate = np.zeros(n, dtype=bool)
-                for trigger in notice.triggers:
-                    gate |= _mask(pc.match_substring(texts, trigger, ignore_case=True))
-                fallback |= gate
-                continue
-            offsets = pc.find_substring_regex(texts, notice.re2, ignore_case=notice.ignore_case)
-            hits.append((notice, pc.fill_null(offsets, -1).to_numpy(zero_copy_only=False)))
-        if not hits:
-            return {}, np.flatnonzero(fallback)
-        any_hit = np.any([offsets >= 0 for _, offsets in hits], axis=0)
-        hit_rows = np.flatnonzero(any_hit & ~fallback)
-        # RE2 gives byte offsets; they are character offsets only in ASCII text.
-        encoded: dict[int, bytes] = {}
-        non_ascii = hit_rows[~ascii_rows[hit_rows]]
-        if len(non_ascii):
-            texts_non_ascii = texts.take(pa.array(non_ascii)).to_pylist()
-            encoded = {int(i): t.encode("utf-8") for i, t in zip(non_ascii, texts_non_ascii, strict=True)}
-        results: dict[int, list[Finding]] = {}
-        for i in hit_rows.tolist():
-            found: dict[str, Finding] = {}
-            for notice, offsets in hits:
-                value = notice.value or "copyright"
-                if offsets[i] >= 0 and value not in found:
-                    offset = int(offsets[i])
-                    if i in encoded:
-                        offset = len(encoded[i][:offset].decode("utf-8", "ignore"))
-                    found[value] = Finding("copyright-notice", value, offset, notice.id)
-            results[i] = sorted(found.values(), key=lambda f: (f.offset or 0, f.kind, f.value))
-        return results, np.flatnonzero(fallback)
+        return self.plan.scan(texts).by_row()
 
     def _scan(self, text: str, lowered: str, gates: set[str]) -> list[Finding]:
         """Run the matchers whose literal gates occur in the text (``gates``)."""
@@ -252,23 +305,37 @@ class ContentScanner:
         def add(finding: Finding) -> None:
             found.setdefault((finding.kind, finding.value), finding)
 
+        same_length = len(lowered) == len(text)
+        anchorable = same_length and (text.isascii() or not any(c in text for c in self._fold_chars))
+
+        def everywhere(pattern: re.Pattern[str]) -> Iterator[re.Match[str]]:
+            prefixes = self._matcher_prefixes[pattern]
+            if anchorable and prefixes is not None:
+                return _anchored_matches(pattern, prefixes, text, lowered)
+            return pattern.finditer(text)
+
         if gates.intersection(_SPDX_GATES):
-            for match in _SPDX_ID.finditer(text):
+            for match in everywhere(_SPDX_ID):
                 expression = _SPDX_TRAILER.sub("", match.group("expr")).strip()
                 result = normalise_licence(expression, self.rules_dir)
                 add(Finding("spdx-id", result.spdx or "unknown", match.start(), result.status))
         if gates.intersection(_CC_GATES):
             for kind, pattern in (("cc-url", _CC_URL), ("cc-badge", _CC_BADGE)):
-                for match in pattern.finditer(text):
+                for match in everywhere(pattern):
                     value = _cc_id(match.group("el"), match.group("ver"), match.group("port"), self.rules_dir)
                     add(Finding(kind, value, match.start()))
         claimed: list[tuple[int, int]] = []
-        same_length = len(lowered) == len(text)
-        for notice in self.notices:
+        notices = self.notices
+        for index in sorted({i for gate in gates for i in self._notices_of_gate.get(gate, ())}):
+            notice = notices[index]
             active = [t for t in notice.triggers if t in gates]
-            if not active:
-                continue
-            for match in _matches(notice.pattern, text, _windows(lowered, active) if same_length else None):
+            if same_length:
+                prefixes = self._prefixes[notice.id] if anchorable else None
+                windows = _windows(lowered, active)
+                matches = _notice_matches(notice.pattern, prefixes, text, lowered, windows)
+            else:  # lower-casing changed the length ('İ'): positions do not map, search everywhere
+                matches = notice.pattern.finditer(text)
+            for match in matches:
                 if notice.kind == "copyright-notice":
                     add(Finding("copyright-notice", notice.value or "copyright", match.start(), notice.id))
                     continue

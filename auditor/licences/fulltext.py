@@ -39,13 +39,26 @@ MIN_CONTAINMENT = 0.6
 _NEAR_TIE = 0.03
 
 
+# ASCII text is tokenised on bytes: upper case to lower case, every byte that is not a word character
+# ([A-Za-z0-9_], what ``\w`` means on ASCII) to a space. Same tokens as ``_WORD``, about 6x faster.
+_ASCII_WORDS = bytes(
+    c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 or c == 95 else 32 for c in range(256)
+)
+
+
+def _words(text: str) -> list[bytes]:
+    r"""The UTF-8 encoded, case-folded ``\w+`` words of ``text``, 'licence' spelt 'license'."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_WORDS).replace(b"licence", b"license").split()
+    return [w.encode() for w in _WORD.findall(text.lower().replace("licence", "license"))]
+
+
 def shingle_hashes(text: str) -> np.ndarray:
     """Distinct uint64 hashes of the word 5-grams of ``text`` (sorted)."""
-    words = _WORD.findall(text.lower().replace("licence", "license"))
+    words = _words(text)
     if len(words) < SHINGLE_SIZE:
         return np.empty(0, dtype=np.uint64)
-    hasher = xxhash.xxh3_64_intdigest
-    tokens = np.fromiter((hasher(w.encode()) for w in words), dtype=np.uint64, count=len(words))
+    tokens = np.fromiter(map(xxhash.xxh3_64_intdigest, words), dtype=np.uint64, count=len(words))
     n = len(tokens) - SHINGLE_SIZE + 1
     acc = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):

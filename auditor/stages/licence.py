@@ -11,9 +11,13 @@ Adds:
 - ``licence_conflict`` (bool): the evidence disagrees (e.g. CC-BY-4.0 source, "All rights reserved" text);
 - ``licence_traits`` (list<string>): sorted trait names of the concluded licence ("unknown" if none).
 
-Cost: rows are grouped by (source, meta_licence) with Arrow dictionary encoding, so the conclusion is
-computed once per distinct pair; content is scanned only for rows that pass one vectorised RE2
-pre-filter over the whole column.
+Cost: content evidence comes column-wise from ``ContentScanner.plan.scan`` (``licences/batch.py``: one
+cue pass over the column, with Hyperscan when installed, else pyarrow's RE2; rows without a cue make no
+Python object; rows with only copyright notices are matched column-wise too). A row's conclusion
+depends on its source, its ``meta_licence`` and the kinds and values of its content findings, not on
+their offsets: it is computed once per distinct (source, meta_licence, content signature) in the batch,
+and the output columns are assembled with Arrow ``take`` and numpy, without a per-row loop. When the
+normalise stage ran before, its ``n_chars`` column converts byte offsets to character offsets for free.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditor.errors import ConfigError
-from auditor.licences.conclude import Conclusion, Evidence, conclude
+from auditor.licences.batch import ContentColumns
+from auditor.licences.conclude import Evidence, conclude
 from auditor.licences.content import ContentScanner
 from auditor.licences.hf import source_licence_from_hf_dir
 from auditor.licences.normalise import normalise_licence
@@ -63,11 +68,40 @@ def source_evidence(
     return tuple(dict.fromkeys(found))
 
 
+_MAX_CACHED_CONCLUSIONS = 65_536
+
+
 def _encode(column: pa.Array) -> tuple[np.ndarray, list[str | None]]:
     """(codes with -1 for null, dictionary values) of a string column."""
     encoded = pc.dictionary_encode(column)
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     return codes, encoded.dictionary.to_pylist()
+
+
+def _signatures(found: ContentColumns) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(signature id per row, 0 for none; rank of each finding within its row; first finding index of
+    each signature id). A signature is the ordered sequence of (kind, value) of a row's findings."""
+    n = found.num_rows
+    row_sig = np.zeros(n, np.int64)
+    count = len(found.rows)
+    if not count:
+        return row_sig, np.empty(0, np.int64), [0]
+    starts = np.flatnonzero(np.r_[True, found.rows[1:] != found.rows[:-1]])
+    per_row = np.diff(np.r_[starts, count])
+    rank = np.arange(count) - np.repeat(starts, per_row)
+    width = int(per_row.max())
+    code = found.kind * (len(found.labels) + 1) + found.value + 1
+    radix = int(code.max()) + 1
+    if radix**width < 2**62:  # the sequence as one integer (digits base ``radix``), else as a matrix row
+        key = np.zeros(len(starts), np.int64)
+        np.add.at(key, np.repeat(np.arange(len(starts)), per_row), code * radix**rank)
+        _uniq, first_row, inverse = np.unique(key, return_index=True, return_inverse=True)
+    else:
+        matrix = np.zeros((len(starts), width), np.int64)
+        matrix[np.repeat(np.arange(len(starts)), per_row), rank] = code
+        _uniq, first_row, inverse = np.unique(matrix, axis=0, return_index=True, return_inverse=True)
+    row_sig[found.rows[starts]] = inverse.reshape(-1) + 1
+    return row_sig, rank, [0, *starts[first_row].tolist()]
 
 
 class LicenceStage:
@@ -80,9 +114,13 @@ class LicenceStage:
         self._scanner: ContentScanner | None = None
         self._sources: dict[str, tuple[Evidence, ...]] = {}
         self._rules_dir: Path | None = None
+        self._conclusions: dict[
+            tuple[tuple[Evidence, ...], tuple[tuple[str, str], ...]], tuple[str | None, bool, tuple[str, ...]]
+        ] = {}
 
     def setup(self, context: StageContext) -> None:
         self._rules_dir = context.rules_dir
+        self._conclusions.clear()
         self._scanner = ContentScanner(context.rules_dir, full_text=self.full_text)
         self._sources = {
             name: source_evidence(name, spec.declared_licence, spec.paths, context.rules_dir)
@@ -99,23 +137,65 @@ class LicenceStage:
             meta_codes, meta_values = _encode(batch.column("meta_licence"))
         else:
             meta_codes, meta_values = np.full(n, -1, dtype=np.int64), []
-        meta_evidence = [self._metadata_evidence(v, self._rules_dir) for v in meta_values]
-        combo = src_codes * (len(meta_values) + 1) + (meta_codes + 1)
-        uniques, row_keys = np.unique(combo, return_inverse=True)
-        conclusions: list[Conclusion] = []
-        for key in uniques.tolist():
+        base_combo = src_codes * (len(meta_values) + 1) + (meta_codes + 1)
+        base_keys, base_of_row = np.unique(base_combo, return_inverse=True)
+        base_of_row = base_of_row.reshape(-1).astype(np.int64)
+        bases: list[tuple[Evidence, ...]] = []
+        for key in base_keys.tolist():
             src, meta = divmod(key, len(meta_values) + 1)
             evidence = self._sources.get(src_values[src] or "", ()) if src >= 0 else ()
             if meta > 0:
-                evidence = evidence + meta_evidence[meta - 1]
-            conclusions.append(conclude(evidence, self._rules_dir))
-        row_keys = row_keys.astype(np.int64)
+                evidence = evidence + self._metadata_evidence(meta_values[meta - 1], self._rules_dir)
+            bases.append(evidence)
         if "text" in names:
-            for row, findings in self._scanner.scan_batch(batch.column("text")).items():
-                content = tuple(Evidence(f.kind, f.value, f.where) for f in findings)
-                conclusions.append(conclude(conclusions[row_keys[row]].evidence + content, self._rules_dir))
-                row_keys[row] = len(conclusions) - 1
-        return append_columns(batch, self._columns(conclusions, row_keys))
+            n_chars = batch.column("n_chars") if "n_chars" in names else None
+            found = self._scanner.plan.scan(batch.column("text"), n_chars)
+        else:
+            found = ContentColumns.empty(n)
+        row_sig, rank, sig_first = _signatures(found)
+        content_where = _content_where(found)
+        # One conclusion per distinct (base evidence, content signature), cached across batches: the
+        # licence, conflict flag and traits do not depend on where the evidence was seen.
+        group_key = base_of_row * len(sig_first) + row_sig
+        group_keys, group_of_row = np.unique(group_key, return_inverse=True)
+        conclusions: list[tuple[str | None, bool, tuple[str, ...]]] = []
+        for key in group_keys.tolist():
+            base, sig = divmod(key, len(sig_first))
+            signature: tuple[tuple[str, str], ...] = ()
+            if sig:
+                first = sig_first[sig]
+                last = int(np.searchsorted(found.rows, found.rows[first], side="right"))
+                signature = tuple(
+                    (found.labels[k], found.labels[v])
+                    for k, v in zip(
+                        found.kind[first:last].tolist(), found.value[first:last].tolist(), strict=True
+                    )
+                )
+            conclusions.append(self._conclusion(bases[base], signature))
+        take = pa.array(group_of_row.reshape(-1).astype(np.int64), type=pa.int64())
+        columns = {
+            "licence": pa.array([c[0] for c in conclusions], type=pa.string()).take(take),
+            "licence_evidence": _evidence_column(bases, base_of_row, found, rank, content_where),
+            "licence_conflict": pa.array([c[1] for c in conclusions], type=pa.bool_()).take(take),
+            "licence_traits": pa.array([list(c[2]) for c in conclusions], type=pa.list_(pa.string())).take(
+                take
+            ),
+        }
+        return append_columns(batch, columns)
+
+    def _conclusion(
+        self, base: tuple[Evidence, ...], signature: tuple[tuple[str, str], ...]
+    ) -> tuple[str | None, bool, tuple[str, ...]]:
+        """(licence, conflict, traits) of a row with this base evidence and these content findings."""
+        key = (base, signature)
+        cached = self._conclusions.get(key)
+        if cached is None:
+            if len(self._conclusions) >= _MAX_CACHED_CONCLUSIONS:
+                self._conclusions.clear()
+            content = tuple(Evidence(kind, value, "content") for kind, value in signature)
+            conclusion = conclude(base + content, self._rules_dir)
+            cached = self._conclusions[key] = (conclusion.licence, conclusion.conflict, conclusion.traits)
+        return cached
 
     @staticmethod
     def _metadata_evidence(value: str | None, rules_dir: Path | None) -> tuple[Evidence, ...]:
@@ -124,31 +204,54 @@ class LicenceStage:
             return ()
         return (Evidence("metadata", result.spdx or "unknown", "metadata:license"),)
 
-    @staticmethod
-    def _columns(conclusions: list[Conclusion], row_keys: np.ndarray) -> dict[str, pa.Array]:
-        take = pa.array(row_keys, type=pa.int64())
-        kinds: list[str] = []
-        values: list[str] = []
-        wheres: list[str] = []
-        offsets = [0]
-        for conclusion in conclusions:
-            for e in conclusion.evidence:
-                kinds.append(e.kind)
-                values.append(e.value)
-                wheres.append(e.where)
-            offsets.append(len(kinds))
-        items = pa.StructArray.from_arrays(
-            [pa.array(kinds, pa.string()), pa.array(values, pa.string()), pa.array(wheres, pa.string())],
-            fields=list(EVIDENCE_TYPE),
-        )
-        evidence = pa.ListArray.from_arrays(
-            pa.array(offsets, pa.int32()), items, type=pa.list_(EVIDENCE_TYPE)
-        )
-        return {
-            "licence": pa.array([c.licence for c in conclusions], type=pa.string()).take(take),
-            "licence_evidence": evidence.take(take),
-            "licence_conflict": pa.array([c.conflict for c in conclusions], type=pa.bool_()).take(take),
-            "licence_traits": pa.array(
-                [list(c.traits) for c in conclusions], type=pa.list_(pa.string())
-            ).take(take),
-        }
+
+def _content_where(found: ContentColumns) -> pa.Array:
+    """The ``where`` of every finding: ``content:offset N``, or ``content:DETAIL`` for full texts."""
+    if not len(found.rows):
+        return pa.array([], pa.string())
+    offsets = pa.array(found.offset, pa.int64())
+    at_offset = pc.binary_join_element_wise("content:offset ", pc.cast(offsets, pa.string()), "")
+    details = pa.array(found.labels, pa.string()).take(pa.array(found.detail))
+    by_detail = pc.if_else(
+        pc.equal(details, ""), "content", pc.binary_join_element_wise("content:", details, "")
+    )
+    return pc.if_else(pc.greater_equal(offsets, 0), at_offset, by_detail)
+
+
+def _evidence_column(
+    bases: list[tuple[Evidence, ...]],
+    base_of_row: np.ndarray,
+    found: ContentColumns,
+    rank: np.ndarray,
+    content_where: pa.Array,
+) -> pa.Array:
+    """list<struct{kind, value, where}> per row: its base evidence, then its content findings."""
+    n = len(base_of_row)
+    base_len = np.array([len(b) for b in bases], np.int64)
+    base_start = np.r_[0, np.cumsum(base_len)[:-1]].astype(np.int64)
+    flat = [e for b in bases for e in b]
+    base_items = [
+        pa.array([e.kind for e in flat], pa.string()),
+        pa.array([e.value for e in flat], pa.string()),
+        pa.array([e.where for e in flat], pa.string()),
+    ]
+    labels = pa.array(found.labels, pa.string())
+    content_items = [labels.take(pa.array(found.kind)), labels.take(pa.array(found.value)), content_where]
+    n_base = base_len[base_of_row]
+    n_content = np.bincount(found.rows, minlength=n).astype(np.int64)
+    offsets = np.r_[0, np.cumsum(n_base + n_content)].astype(np.int64)
+    index = np.empty(int(offsets[-1]), np.int64)
+    # Base items of row r go to offsets[r] + k, taken from base_start[base] + k.
+    reps = np.repeat(np.arange(n), n_base)
+    k = np.arange(len(reps)) - np.repeat(np.cumsum(n_base) - n_base, n_base)
+    index[offsets[reps] + k] = base_start[base_of_row[reps]] + k
+    # Content finding j of row r (rank k) goes after the row's base items.
+    index[offsets[found.rows] + n_base[found.rows] + rank] = len(flat) + np.arange(len(found.rows))
+    fields = [
+        pa.concat_arrays([b, c.cast(pa.string())]).take(pa.array(index))
+        for b, c in zip(base_items, content_items, strict=True)
+    ]
+    items = pa.StructArray.from_arrays(fields, fields=list(EVIDENCE_TYPE))
+    return pa.ListArray.from_arrays(
+        pa.array(offsets.astype(np.int32), pa.int32()), items, type=pa.list_(EVIDENCE_TYPE)
+    )
