@@ -200,3 +200,20 @@ def test_borderline_near_duplicates_are_verified_on_the_re_read_text(tmp_path):
     records = pq.read_table(out / "records.parquet").to_pylist()
     assert records[1]["dup_of"] == records[0]["record_id"]  # 1% edits: a near duplicate
     assert records[6]["dup_of"] is None  # 8% edits of 5-gram shingles: far below 0.8
+
+
+def test_one_huge_adversarial_record_is_audited_in_linear_time(tmp_path):
+    """5 MB in one record, dense with licence cues, notices and e-mail addresses, and no newline:
+    every stage must stay linear (a quadratic step would not finish)."""
+    import random
+
+    rng = random.Random(3)
+    words = ["Licensed", "under", "the", "MIT", "License", "copyright", "(c)", "2021", "mail",
+             "a@example.com", "river", "data", "All", "rights", "reserved", "版权所有"]
+    big = " ".join(rng.choice(words) for _ in range(800_000))[:5_000_000]
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"text": [big, "a small second record"]}), path)
+    code, stdout, _ = run("scan", str(path), "--out", str(tmp_path / "m"))
+    assert code == 0 and "audited 2 records" in stdout
+    record = pq.read_table(tmp_path / "m" / "records.parquet").to_pylist()[0]
+    assert record["n_chars"] == len(big) and "email" in record["pii_types"]

@@ -23,6 +23,7 @@ A finding holds a licence id or a notice type and an offset, never a copied piec
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,19 +115,48 @@ def _normalised_name(name: str, rules_dir: Path | None) -> str | None:
 Window = tuple[int, int, list[tuple[int, int]]]
 
 
-def _windows(lowered: str, triggers: list[str]) -> list[Window]:
+class _Spans:
+    """Disjoint claimed spans, sorted by start: overlap tests in O(log n), so a record with very many
+    notices (a 50 MB dump of licence headers) costs n log n, not n squared."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self.starts, end)  # spans starting before `end` are at i - 1 and below
+        return i > 0 and self.ends[i - 1] > start
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect.bisect_left(self.starts, start)
+        self.starts.insert(i, start)
+        self.ends.insert(i, end)
+
+
+def _newlines(lowered: str) -> np.ndarray:
+    """Positions of every newline, once per text (a line-end lookup per trigger would be quadratic on a
+    long text without newlines)."""
+    if lowered.isascii():
+        return np.flatnonzero(np.frombuffer(lowered.encode("ascii"), dtype=np.uint8) == 10)
+    return np.flatnonzero(np.frombuffer(lowered.encode("utf-32-le"), dtype=np.uint32) == 10)
+
+
+def _windows(lowered: str, triggers: list[str], newlines: np.ndarray | None = None) -> list[Window]:
     """Where a notice is searched: merged (start, end, start ranges) around every trigger occurrence t.
 
     A match may start in [t - _TRIGGER_REACH, t + _TRIGGER_REACH] (the start ranges, merged) and must
     end by the end of the line that holds t + _MATCH_SPAN (the window end, so '$' keeps its meaning).
     """
+    if newlines is None:
+        newlines = _newlines(lowered)
     spans: list[tuple[int, int, int]] = []
     for trigger in triggers:
         position = lowered.find(trigger)
         while position >= 0:
-            line_end = lowered.find("\n", position + _MATCH_SPAN)
+            k = int(np.searchsorted(newlines, position + _MATCH_SPAN))
+            line_end = int(newlines[k]) if k < len(newlines) else len(lowered)
             start = max(0, position - _TRIGGER_REACH)
-            spans.append((start, len(lowered) if line_end < 0 else line_end, position + _TRIGGER_REACH))
+            spans.append((start, line_end, position + _TRIGGER_REACH))
             position = lowered.find(trigger, position + 1)
     spans.sort()
     merged: list[Window] = []
@@ -324,14 +354,17 @@ class ContentScanner:
                 for match in everywhere(pattern):
                     value = _cc_id(match.group("el"), match.group("ver"), match.group("port"), self.rules_dir)
                     add(Finding(kind, value, match.start()))
-        claimed: list[tuple[int, int]] = []
+        claimed = _Spans()
+        newlines: np.ndarray | None = None
         notices = self.notices
         for index in sorted({i for gate in gates for i in self._notices_of_gate.get(gate, ())}):
             notice = notices[index]
             active = [t for t in notice.triggers if t in gates]
             if same_length:
                 prefixes = self._prefixes[notice.id] if anchorable else None
-                windows = _windows(lowered, active)
+                if newlines is None:
+                    newlines = _newlines(lowered)
+                windows = _windows(lowered, active, newlines)
                 matches = _notice_matches(notice.pattern, prefixes, text, lowered, windows)
             else:  # lower-casing changed the length ('İ'): positions do not map, search everywhere
                 matches = notice.pattern.finditer(text)
@@ -340,12 +373,12 @@ class ContentScanner:
                     add(Finding("copyright-notice", notice.value or "copyright", match.start(), notice.id))
                     continue
                 start, end = match.span()
-                if any(s < end and start < e for s, e in claimed):
+                if claimed.overlaps(start, end):
                     continue  # a more specific notice already explained this span
                 licence = self._notice_licence(notice, match)
                 if licence is None:
                     continue
-                claimed.append((start, end))
+                claimed.add(start, end)
                 add(Finding("licence-notice", licence, start, notice.id))
         # Reference licence texts carry a warranty disclaimer, or name the licence many times; a text
         # whose licence a notice already named is not searched for a full text as well.
