@@ -61,17 +61,24 @@ def baseline(folder: Path, batch_size: int) -> None:
     print(json.dumps({"records": n}))
 
 
+class ReadStages:
+    """The foundation's map step only: reading, work batches and the normalise stage (picklable)."""
+
+    def __call__(self) -> list:
+        from auditor.stages.normalise import NormaliseStage
+
+        return [NormaliseStage()]
+
+
 def auditor_run(folder: Path, out: Path, workers: int, batch_size: int) -> None:
     from auditor.config import config_from_paths
     from auditor.engines.local import run_map
-    from auditor.pipeline import StageBuilder, plan_tasks
-    from auditor.stages.base import StageContext
+    from auditor.pipeline import plan_tasks
 
     config = config_from_paths([folder])
     tasks, _ = plan_tasks(config, skip_bad_files=False)
-    builder = StageBuilder(StageContext())
-    n = sum(r.n_records for r in run_map(tasks, builder, run_dir=out, fingerprint="bench", batch_size=batch_size,
-                                         workers=workers, skip_bad_files=False))
+    n = sum(r.n_records for r in run_map(tasks, ReadStages(), run_dir=out, fingerprint="bench",
+                                         batch_size=batch_size, workers=workers, skip_bad_files=False))
     print(json.dumps({"records": n}))
 
 
