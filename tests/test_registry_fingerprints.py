@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from auditor.registry.fingerprints import (
@@ -14,6 +15,16 @@ from auditor.registry.fingerprints import (
     str_windows,
     text_buffer,
     text_windows,
+    token_starts,
+)
+from auditor.registry.index import ProbePlan
+from auditor.registry.windows import (
+    PROBE_REACH,
+    PROBE_STRIDE,
+    finalise,
+    probe_starts,
+    unfinalise,
+    window_polys,
 )
 from auditor.stages.normalise import normalise_text
 
@@ -110,3 +121,124 @@ def test_common_windows_are_left_out_of_the_prefilter() -> None:
     assert np.all(np.diff(index.owner_ptr) <= 2)
     cands = index.candidates(pa.array([shared * 3], pa.large_string()))
     assert len(cands.doc) == 0
+
+
+# -- probes: the positional guarantee ----------------------------------------------------------------
+
+PROBE_WORDS = st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "épée", "数据", "治理", "x", "longerword",
+                                        "a", "quietly", "harbour"]), min_size=1, max_size=120)
+
+
+def _token_start_set(text: str) -> set[int]:
+    data = text.encode("utf-8")
+    return {i for i in range(len(data))
+            if i == 0 or data[i - 1] == 0x20 or data[i] >= 0xE0}
+
+
+@given(prefix=PROBE_WORDS, passage=PROBE_WORDS, suffix=PROBE_WORDS, other=st.lists(PROBE_WORDS, max_size=3))
+@example(prefix=["x"] * 3, passage=["quietly", "harbour", "数据", "a"] * 30, suffix=["beta"], other=[["alpha"] * 9])
+@example(prefix=["épée"], passage=["治理"] * 120, suffix=[], other=[])
+@settings(max_examples=150, deadline=None)
+def test_probes_guarantee_hits_in_any_long_enough_shared_passage(prefix: list[str], passage: list[str],
+                                                                  suffix: list[str], other: list[list[str]]) -> None:
+    """Every probe is a token start whose window lies inside its text; a passage of L bytes holds at
+    least floor((L - reach - 31) / stride) probes whose windows lie inside it and start at a token
+    start after its first byte (so at a token start of the passage wherever it appears)."""
+    body = " ".join(passage)
+    text = " ".join([*prefix, body, *suffix])
+    start = len(" ".join(prefix).encode()) + 1
+    stop = start + len(body.encode())
+    texts = [" ".join(o) for o in other] + [text]
+    data, begin, end = text_buffer(pa.array(texts, pa.large_string()))
+    doc, pos = probe_starts(data, begin, end)
+    mine = pos[doc == len(texts) - 1] - begin[-1]
+    starts = _token_start_set(text)
+    assert set(mine.tolist()) <= starts
+    assert (mine + WINDOW_BYTES <= len(text.encode())).all()
+    inside = [q for q in mine.tolist() if start < q and q + WINDOW_BYTES <= stop]
+    guaranteed = max(0, stop - start - PROBE_REACH - WINDOW_BYTES + 1) // PROBE_STRIDE
+    assert len(inside) >= guaranteed
+    if len(body.encode()) >= 500:
+        assert guaranteed >= 6
+    # Probes depend on the record alone, not on the batch it is in.
+    alone_doc, alone = probe_starts(*text_buffer(pa.array([text], pa.large_string())))
+    assert alone.tolist() == mine.tolist() and (alone_doc == 0).all()
+
+
+def test_probe_grid_phases_partition_the_full_grid() -> None:
+    text = " ".join(f"w{i}" for i in range(600))
+    data, begin, end = text_buffer(pa.array([text], pa.large_string()))
+    _, full = probe_starts(data, begin, end, stride=64)
+    _, even = probe_starts(data, begin, end, stride=128, phase=128)
+    _, odd = probe_starts(data, begin, end, stride=128, phase=64, head=False)
+    assert sorted(even.tolist() + odd.tolist()) == full.tolist()
+    with pytest.raises(ValueError, match="reach"):
+        probe_starts(data, begin, end, stride=16, reach=24)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=50))
+def test_unfinalise_inverts_the_finaliser(values: list[int]) -> None:
+    h = np.array(values, dtype=np.uint64)
+    assert (unfinalise(finalise(h.copy())) == h).all()
+    assert (finalise(unfinalise(h)) == h).all()
+
+
+def test_window_polys_finalise_to_window_hashes() -> None:
+    text = normalise_text("The salt archivist kept every ledger the harbour ever wrote, 数据治理与版权合规")
+    data, begin, end = text_buffer(pa.array([text], pa.large_string()))
+    starts = np.sort(token_starts(data, begin, end))
+    starts = starts[starts + WINDOW_BYTES <= end[0]]
+    assert (finalise(window_polys(data, starts)) == str_windows(text)[1]).all()
+
+
+LONG_WORK = " ".join(f"{VOCAB[i * 7 % len(VOCAB)]}{i}" for i in range(2000))
+
+
+@given(at=st.integers(min_value=0, max_value=1500), n_words=st.integers(min_value=90, max_value=300),
+       pad=st.integers(min_value=0, max_value=400), screen=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_a_quoted_passage_of_500_bytes_is_always_a_candidate(at: int, n_words: int, pad: int, screen: bool) -> None:
+    """The guarantee end to end: whatever its offset in the record and in the work, a verbatim
+    passage that qualifies as an excerpt (500 bytes) makes its record a candidate."""
+    index = _cached_index()
+    quote = " ".join(LONG_WORK.split()[at:at + n_words])
+    if len(quote.encode()) < 500:
+        return
+    record = normalise_text("z" * (pad % 7) + " " + " ".join(["filler"] * pad) + " " + quote + " tail words")
+    plan = index.plan(500, 0.8)
+    plan = ProbePlan(plan.min_hits, screen)
+    cands = index.candidates(pa.array(["unrelated text " * 40, record], pa.large_string()), plan)
+    assert (1, 0) in set(zip(cands.doc.tolist(), cands.work.tolist(), strict=True))
+
+
+_INDEX_CACHE: list[WorkIndex] = []
+
+
+def _cached_index() -> WorkIndex:
+    if not _INDEX_CACHE:
+        _INDEX_CACHE.append(_index(LONG_WORK, " ".join(f"{w}q{i}" for i, w in enumerate(VOCAB * 40))))
+    return _INDEX_CACHE[0]
+
+
+@pytest.mark.parametrize(("work_words", "screen", "min_hits"), [
+    (400, True, 2),   # 2,000 bytes: screening on every other grid point keeps a hit, it is safe
+    (40, False, 1),   # 199 bytes: qualifies at 80% (159 B), one hit guaranteed on the full grid only
+    (8, True, 1),     # 39 bytes: too short for any guarantee, no reason to give up screening
+])
+def test_plan_screens_only_when_every_guaranteed_work_keeps_a_coarse_hit(work_words: int, screen: bool,
+                                                                       min_hits: int) -> None:
+    short = " ".join(f"w{i:03d}" for i in range(work_words))  # 5 bytes a word with its space
+    index = _index(LONG_WORK, short)
+    plan = index.plan(500, 0.8)
+    assert plan.screen is screen
+    assert plan.min_hits.tolist() == [2, min_hits]
+    assert index.parameters()["probe_stride"] == PROBE_STRIDE
+
+
+@pytest.mark.parametrize("pad", range(0, 64, 7))
+def test_a_short_work_quoted_whole_is_found_with_the_full_grid(pad: int) -> None:
+    short = " ".join(f"w{i:03d}" for i in range(40))
+    index = _index(LONG_WORK, short)
+    record = normalise_text(f"{'x' * pad} some words before it. {short} and after")
+    cands = index.candidates(pa.array([record], pa.large_string()), index.plan(500, 0.8))
+    assert (0, 1) in set(zip(cands.doc.tolist(), cands.work.tolist(), strict=True))

@@ -199,6 +199,16 @@ def test_norm_text_is_computed_when_absent(registries: Registries) -> None:
     ("https://shop.partner.example/x", [("Partner", "holder-domain"), ("Partner", "licensed")]),
     (None, []),
     ("not a url", []),
+    # Host normalisation and the parsing of split_url, whether or not the host has a path rule.
+    ("HTTPS://News.Example.CO.UK:8443/story", [("News Ltd", "holder-domain")]),
+    (" https://news.example.co.uk/x ", [("News Ltd", "holder-domain")]),
+    ("ht tp://news.example.co.uk/x", []),  # not a scheme
+    ("https://news.example.co.uk?x=/news/", [("News Ltd", "holder-domain")]),
+    ("https://www.example.com?q=1/news/", []),  # the path is /?q=1/news/
+    ("https://example.com#/news/", []),  # a fragment is not a path
+    ("https://user@www.example.com/news/a", [("News Ltd", "holder-domain")]),
+    ("news.example.co.uk/story", [("News Ltd", "holder-domain")]),
+    ("https://example.co.uk./a", [("News Ltd", "holder-domain")]),
 ])
 def test_holder_domains(registries: Registries, url: str | None, expected: list[tuple[str, str]]) -> None:
     out = run(registries, ["short text"], [url])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from auditor.registry.fingerprints import WorkIndex
+    from auditor.registry.index import WorkIndex
     from auditor.registry.terms import CopyrightTerms
     from auditor.registry.urls import UrlRule
 
@@ -154,8 +154,8 @@ class Registries:
 
     @functools.cached_property
     def work_index(self) -> WorkIndex:
-        """The global window index over all works, built on first use (once per worker)."""
-        from auditor.registry.fingerprints import WorkIndex
+        """The window index over all works, built on first use (once per worker)."""
+        from auditor.registry.index import WorkIndex
 
         return WorkIndex.build(self.fingerprints, **self.index_params)
 

@@ -87,12 +87,15 @@ def url_hosts(urls: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     hosts: list[str] = []
     position: dict[str, int] = {}
-    remap = np.empty(len(raw_hosts), dtype=np.int64)
-    for i, raw in enumerate(raw_hosts):
+    slots: list[int] = []
+    for raw in raw_hosts:
         host = _clean_host(raw)
-        remap[i] = position.setdefault(host, len(hosts))
-        if remap[i] == len(hosts):
+        slot = position.get(host)
+        if slot is None:
+            slot = position[host] = len(hosts)
             hosts.append(host)
+        slots.append(slot)
+    remap = np.array(slots, dtype=np.int64)
     keep = standard[rows]
     index[rows[keep]] = remap[codes[keep]]
     valid = np.asarray(urls.is_valid())

@@ -1,9 +1,13 @@
 """The ``rights`` map stage: matches records against registered works and rights holders' domains.
 
 Inputs: ``text``, ``norm_text`` (normalised by the ``normalise`` stage; computed here if absent) and
-``url``. Works are found in two steps (``auditor.registry.fingerprints`` and ``.matching``): a
-vectorised prefilter over the batch's anchor windows, then an exact window comparison of the few
-records that hit a work. Holders are matched by URL (public-suffix aware host + path prefix).
+``url``. Works are found in two steps (``auditor.registry.index`` and ``.matching``): a vectorised
+prefilter that looks up a few probe windows of every record of the batch in the index of all works'
+windows (read straight from the Arrow buffer of ``norm_text``; any verbatim passage long enough to
+qualify is guaranteed hits, see ``auditor.registry.windows``), then an exact window comparison of
+the few records that hit a work, all pairs at once. Holders are matched by URL (public-suffix aware
+host + path prefix); the rules covering a host are resolved once per distinct host, and a URL is
+parsed only when a rule of its host has a path.
 
 Columns added (every row gets a list, empty when nothing matched; no text, only ids and offsets):
 
@@ -30,6 +34,7 @@ argument or ``context.params["rights.jurisdictions"]``. Terms are computed as of
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -37,7 +42,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from auditor.registry.matching import MatchParams, match_records
+from auditor.registry.matching import MatchParams, match_batch
 from auditor.registry.models import Holder, Registries, Work
 from auditor.registry.terms import copyright_status
 from auditor.registry.urls import HostIndex, registrable_domain, split_url, url_hosts
@@ -70,9 +75,12 @@ class RightsStage:
         codes = self._jurisdictions or context.params.get("rights.jurisdictions") or reg.terms.codes
         self.rules = tuple(reg.terms.rule(c) for c in codes)
         self.index = reg.work_index
+        self._plan = self.index.plan(self.params.min_excerpt_bytes, self.params.short_work_share)
         self.holders: HostIndex[Holder] = HostIndex((r, h) for h in reg.holders for r in h.rules)
         self._work_extra = [self._work_entries(w) for w in reg.works]
-        self._host_cache: dict[str, list[tuple[Any, Holder]]] = {}
+        self._holder_domains = self.holders.domains()
+        self._holder_entries = {id(h): self._holder_rights(h) for h in reg.holders}
+        self._host_cache: dict[str, tuple[list[tuple[str, str, list[Entry]]], list[Entry] | None]] = {}
         self._ready = True
 
     def parameters(self) -> dict[str, Any]:
@@ -80,7 +88,7 @@ class RightsStage:
         from auditor.registry.fingerprints import PARAMETERS
 
         return {"fingerprints": PARAMETERS, "match": vars(self.params).copy(),
-                "index": dict(self.registries.index_params),
+                "index": self.registries.work_index.parameters(),
                 "jurisdictions": [r.code for r in self.rules] if self._ready else None}
 
     def _work_entries(self, work: Work) -> tuple[str | None, list[Entry]]:
@@ -120,21 +128,9 @@ class RightsStage:
 
     def _match_works(self, texts: pa.Array, norm: pa.Array, rights: dict[int, list[Entry]],
                      spans: dict[int, list[Entry]], status: dict[int, list[Entry]]) -> None:
-        cands = self.index.candidates(norm)
-        if len(cands.doc) == 0:
-            return
-        # cands are ordered by record: slice them per record.
-        cut = np.flatnonzero(np.diff(cands.doc)) + 1
-        first = np.concatenate(([0], cut))
-        docs = cands.doc[first]
-        bounds = [*first.tolist(), len(cands.doc)]
-        rows = [(doc, texts[doc].as_py(), sorted(cands.work[bounds[i]:bounds[i + 1]].tolist()), norm[doc].as_py())
-                for i, doc in enumerate(docs.tolist())]
-        rows = [r for r in rows if r[1]]
-        works, prints = self.registries.works, self.registries.fingerprints
-        found = match_records([r[1] for r in rows], [r[2] for r in rows], prints, self.params,
-                              norms=[r[3] for r in rows])
-        for (doc, _, _, _), matches in zip(rows, found, strict=True):
+        cands = self.index.candidates(norm, self._plan)
+        works = self.registries.works
+        for doc, matches in match_batch(texts, norm, cands, self.index, self.params).items():
             for m in matches:
                 work = works[m.work]
                 unprotected, work_status = self._work_extra[m.work]
@@ -143,32 +139,65 @@ class RightsStage:
                 status[doc].extend(work_status)
                 spans[doc].extend({"entry": work.id, "start": s, "end": e} for s, e in m.spans)
 
+    @staticmethod
+    def _holder_rights(holder: Holder) -> list[Entry]:
+        """The entries a URL of ``holder``'s domains gets (shared by all such rows: read-only)."""
+        registry = f"{holder.registry}/holders"
+        out = [{"registry": registry, "entry": holder.name, "kind": "holder-domain", "score": 1.0}]
+        if holder.terms == "licensed":
+            out.append({"registry": registry, "entry": holder.name, "kind": "licensed", "score": 1.0})
+        return out
+
+    def _host_rules(self, host: str) -> tuple[list[tuple[str, str, list[Entry]]], list[Entry] | None]:
+        """(path prefix, holder name, entries) of the holder rules covering ``host``, and when none
+        of them has a path, the entries of every URL of the host (holders in rule order); cached."""
+        found = self._host_cache.get(host)
+        if found is None:
+            if len(self._host_cache) > 100_000:
+                self._host_cache.clear()
+            rules = [(rule.path_prefix, holder.name, self._holder_entries[id(holder)])
+                     for rule, holder in self.holders.candidates(host)]
+            whole: list[Entry] | None = None
+            if all(prefix == "/" for prefix, _, _ in rules):
+                whole, seen = [], set()
+                for _, name, entries in rules:
+                    if name not in seen:
+                        seen.add(name)
+                        whole.extend(entries)
+            found = self._host_cache[host] = (rules, whole)
+        return found
+
     def _match_holders(self, urls: pa.Array, rights: dict[int, list[Entry]]) -> None:
         index, hosts = url_hosts(urls)
-        domains = self.holders.domains()
+        domains = self._holder_domains
         wanted = np.array([registrable_domain(h) in domains for h in hosts] + [False], dtype=bool)
-        cache = self._host_cache
-        for row in np.flatnonzero(wanted[index]).tolist():
-            parts = split_url(urls[row].as_py())
+        rows = np.flatnonzero(wanted[index])
+        if len(rows) == 0:
+            return
+        for row, url in zip(rows.tolist(), urls.take(pa.array(rows)).to_pylist(), strict=True):
+            _, whole = self._host_rules(hosts[index[row]])
+            sep = url.find("://")
+            if whole is not None and sep > 0 and url.find("/") == sep + 1 and _scheme_ok(url[:sep].lstrip()):
+                # ``scheme://host...``: the host is the one url_hosts found (as split_url would), and
+                # no rule of the host looks at the path.
+                rights[row].extend(whole)
+                continue
+            parts = split_url(url)
             if parts is None:
                 continue
             host, path = parts
-            found = cache.get(host)
-            if found is None:
-                found = cache[host] = self.holders.candidates(host)
-                if len(cache) > 100_000:
-                    cache.clear()
+            rules, _ = self._host_rules(host)
             seen: set[str] = set()
-            for rule, holder in found:
-                if holder.name in seen or not path.startswith(rule.path_prefix):
-                    continue
-                seen.add(holder.name)
-                registry = f"{holder.registry}/holders"
-                rights[row].append({"registry": registry, "entry": holder.name, "kind": "holder-domain",
-                                    "score": 1.0})
-                if holder.terms == "licensed":
-                    rights[row].append({"registry": registry, "entry": holder.name, "kind": "licensed",
-                                        "score": 1.0})
+            for prefix, name, entries in rules:
+                if name not in seen and path.startswith(prefix):
+                    seen.add(name)
+                    rights[row].extend(entries)
+
+
+@functools.lru_cache(maxsize=256)
+def _scheme_ok(scheme: str) -> bool:
+    """The scheme test of ``split_url``."""
+    return bool(scheme) and scheme.replace("+", "").replace("-", "").replace(".", "").isalnum()
 
 
 def sparse_list_array(rows: dict[int, list[Entry]], n: int, list_type: pa.ListType) -> pa.Array:
