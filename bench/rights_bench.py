@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from auditor.registry import build_fingerprints, load_registries  # noqa: E402
 from auditor.stages.base import StageContext  # noqa: E402
-from auditor.stages.normalise import _normalise_list, _sha256_hex  # noqa: E402
+from auditor.stages.normalise import NormaliseStage  # noqa: E402
 from auditor.stages.optout import OptOutStage  # noqa: E402
 from auditor.stages.rights import RightsStage  # noqa: E402
 
@@ -248,6 +248,9 @@ def run(reg_dir: Path, corpus: Path, planted: set[int], repeat: int) -> None:
           f"records with opt-out signals: {last['flagged']:,}")
 
 
+NORMALISE = NormaliseStage()
+
+
 def measure(corpus: Path, rights: RightsStage, optout: OptOutStage, planted: set[int]) -> dict[str, Any]:
     """One pass over the corpus: per-batch times of the baseline and of each stage, interleaved."""
     out: dict[str, Any] = {"t_base": 0.0, "t_rights": 0.0, "t_opt": 0.0, "t_prefilter": 0.0}
@@ -256,12 +259,7 @@ def measure(corpus: Path, rights: RightsStage, optout: OptOutStage, planted: set
     t_start = time.perf_counter()
     for batch in pq.ParquetFile(corpus).iter_batches(batch_size=BATCH):
         t0 = time.perf_counter()
-        raw = batch.column("text").to_pylist()
-        norm = _normalise_list(raw)
-        _sha256_hex(raw)
-        _sha256_hex(norm)
-        batch = pa.RecordBatch.from_arrays([*batch.columns, pa.array(norm, pa.large_string())],
-                                           names=[*batch.schema.names, "norm_text"])
+        batch = NORMALISE(batch)  # the scan's own normalise stage: normal form and both hashes
         t1 = time.perf_counter()
         batch = rights(batch)
         t2 = time.perf_counter()

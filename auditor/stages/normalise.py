@@ -63,16 +63,11 @@ def _normalise_bytes(raw: list[bytes | None]) -> tuple[pa.Array, list[bytes | No
     return pa.array(norm, pa.large_binary()).cast(pa.large_string()), norm
 
 
-def _sha256_hex(texts: list[bytes | None] | list[str | None]) -> list[str]:
-    """Hex SHA-256 of every text's UTF-8 bytes; null texts hash as the empty string."""
+def _sha256_hex(texts: list[bytes | None]) -> list[str]:
+    """Hex SHA-256 of every UTF-8 text; null texts hash as the empty string."""
     sha256 = hashlib.sha256
-    return [_EMPTY_SHA256 if t is None else sha256(t if isinstance(t, bytes) else t.encode("utf-8")).hexdigest()
-            for t in texts]
+    return [_EMPTY_SHA256 if t is None else sha256(t).hexdigest() for t in texts]
 
-
-def _normalise_list(texts: list[str | None]) -> list[str | None]:
-    """``normalise_text`` over a list of str (nulls stay None)."""
-    return [None if t is None else normalise_text(t) for t in texts]
 
 
 class NormaliseStage:
