@@ -57,7 +57,7 @@ _MAX_PREFIX_CHARS = 24
 
 
 class _Untranslatable(Exception):
-    pass
+    """A Python regex construct with no faithful RE2 translation: the caller keeps the Python scan."""
 
 
 def _char(code: int) -> str:
