@@ -20,6 +20,8 @@ Codes are ISO 639-1 (``zh``, ``zh-Hans``, ``zh-Hant`` for Chinese).
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 import re
 from collections.abc import Callable
 
@@ -152,16 +154,33 @@ class _ProfileModel:
             if normal != chr(code):
                 table[code] = normal
         self.table = str.maketrans(table)
+        # The same mapping for ASCII text as a bytes table: bytes.translate is a C loop, str.translate
+        # with a dict looks every character up.
+        ascii_map = bytearray(range(128))
+        for code, normal in table.items():
+            if code < 128 and len(normal) == 1 and ord(normal) < 128:
+                ascii_map[code] = ord(normal)
+        self.ascii_ok = all(code >= 128 or (len(n) == 1 and ord(n) < 128) for code, n in table.items())
+        self.ascii_table = bytes(ascii_map) + bytes(range(128, 256))
+
+    def _normalised(self, prefix: str) -> str:
+        if self.ascii_ok and prefix.isascii():
+            # For ASCII text langdetect's cleaning only removes URLs and e-mail addresses: no
+            # Vietnamese marks to join, no non-Latin script to strip Latin letters from.
+            cleaned = _MAIL.sub(" ", _URL.sub(" ", prefix))
+            return cleaned.encode("ascii").translate(self.ascii_table).decode("ascii")
+        return _langdetect_clean(prefix).translate(self.table)
 
     def detect(self, prefix: str) -> str | None:
-        text = _langdetect_clean(prefix).translate(self.table)
+        text = self._normalised(prefix)
         text = " " + " ".join(_CAPITAL_WORD.sub(" ", text).split()) + " "
         # langdetect's n-grams: 1-3-grams of each space-padded word (never across a word boundary).
-        grams = [c for c in text if c != " "]
-        grams += [text[i : i + 2] for i in range(len(text) - 1)]
-        grams += [text[i : i + 3] for i in range(len(text) - 2) if text[i + 1] != " "]
+        # Built with map over shifted strings (no index arithmetic per n-gram).
+        bigrams = list(map(operator.add, text, text[1:]))
+        trigrams = [g for g in map(operator.add, bigrams, text[2:]) if g[1] != " "]
+        grams = itertools.chain(text.replace(" ", ""), bigrams, trigrams)
         get, unknown = self.index.get, len(self.index)
-        rows = np.fromiter((get(g, unknown) for g in grams), dtype=np.int64, count=len(grams))
+        rows = np.fromiter(map(get, grams, itertools.repeat(unknown)), dtype=np.int64)
         rows = rows[rows != unknown]
         if rows.size == 0:
             return None
