@@ -124,3 +124,11 @@ def test_unknown_backend_lists_the_available_ones() -> None:
 def test_prefix_parameter_is_validated(bad: object) -> None:
     with pytest.raises(ConfigError, match="lang_prefix_chars must be an integer >= 16"):
         LanguageStage().setup(StageContext(params={"lang_prefix_chars": bad}))
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=300))
+def test_profiles_ascii_fast_path_equals_langdetects_cleaning(text):
+    from auditor.stages.language import _langdetect_clean, _profile_model
+
+    model = _profile_model()
+    assert model._normalised(text) == _langdetect_clean(text).translate(model.table)
