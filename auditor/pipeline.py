@@ -109,11 +109,11 @@ class StageBuilder:
     def stage_names(self) -> list[str]:
         return ["normalise", "language", "minhash", "licence", "pii", "rights", "optout"]
 
-    def fingerprint(self) -> str:
-        """Changes whenever a stage, a parameter or a rule file that changes attributes changes."""
+    def fingerprint(self, rules: str) -> str:
+        """Changes whenever a stage, a parameter or a rule file (``rules``: ``rules_digest``) changes."""
         payload = {"version": __version__, "stages": self.stage_names(),
                    "params": self.context.params, "as_of": str(self.context.as_of),
-                   "minhash": self.minhash.to_summary(), "rules": rules_digest(self.registry_dirs)}
+                   "minhash": self.minhash.to_summary(), "rules": rules}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -186,7 +186,8 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     builder.check()
     run_dir = options.run_dir or options.out / ".run"
     previous = [_run_dir_of(p) for p in options.previous_runs]
-    common = {"run_dir": run_dir, "fingerprint": builder.fingerprint(), "batch_size": batch_size,
+    rules = rules_digest(registry_dirs)  # hashes every rule and registry file: once per scan
+    common = {"run_dir": run_dir, "fingerprint": builder.fingerprint(rules), "batch_size": batch_size,
               "skip_bad_files": skip, "previous_runs": previous, "progress": progress}
     if options.engine == "ray":
         from auditor.engines.ray import run_map_ray
@@ -212,7 +213,7 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
         "batch_size": batch_size, "on_error": on_error, "engine": options.engine,
         "as_of": context.as_of.isoformat() if context.as_of else None,
         "stages": builder.stage_names(), "minhash": minhash.to_summary(),
-        "registries": [str(p) for p in registry_dirs], "rules_sha256": rules_digest(registry_dirs),
+        "registries": [str(p) for p in registry_dirs], "rules_sha256": rules,
     }
     write_signatures_first(options.out, records, minhash)
     extra = {}

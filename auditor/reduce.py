@@ -27,7 +27,6 @@ from auditor.dedup import (
     read_signatures,
     summarise_duplicates,
 )
-from auditor.errors import UsageError
 from auditor.manifest.verify import load_summary
 from auditor.policy import Decisions, Policy, apply_decisions, decide, load_policy
 from auditor.stages.minhash import MinHashParams
@@ -179,9 +178,3 @@ def policy_summary(policy: Policy, decisions: Decisions) -> dict[str, Any]:
                                "aggregates": dict(o.aggregates)} for o in decisions.sources},
         "counts_by_source": {k: dict(v) for k, v in decisions.counts_by_source.items()},
     }
-
-
-def require_columns(records: pa.Table, names: Sequence[str], where: str) -> None:
-    missing = [n for n in names if n not in records.column_names]
-    if missing:
-        raise UsageError(f"{where}: columns {missing} are missing; have {records.column_names}")

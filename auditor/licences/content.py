@@ -75,10 +75,6 @@ class Finding:
             return f"content:{self.detail}" if self.detail else "content"
         return f"content:offset {self.offset}"
 
-    @property
-    def grants_licence(self) -> bool:
-        return self.kind != "copyright-notice" and self.value != "unknown"
-
 
 def _cc_id(element: str, version: str, port: str | None, rules_dir: Path | None) -> str:
     element = element.lower().strip("-")

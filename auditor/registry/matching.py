@@ -145,13 +145,6 @@ def map_normal_form(text: str, norm: str | None = None) -> MappedText:
     return MappedText(" ".join(pieces), *(np.array(a, dtype=np.int64) for a in (starts, ends, raw_s, raw_e)))
 
 
-def _isin_sorted(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    if len(sorted_keys) == 0 or len(values) == 0:
-        return np.zeros(len(values), dtype=bool)
-    loc = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
-    return sorted_keys[loc] == values
-
-
 def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
     first = np.ones(len(sorted_values), dtype=bool)
     first[1:] = sorted_values[1:] != sorted_values[:-1]
