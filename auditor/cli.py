@@ -108,8 +108,8 @@ def main() -> None:
               help="Manifest directory to write.")
 @click.option("--text-column", help="Text column (default: first of text, content). Paths mode only.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Records per Arrow batch (default 2048).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes for the map stages.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Worker processes for the map stages (default: every core this process may use).")
 @click.option("--on-error", type=click.Choice(["abort", "skip-file"]),
               help="What to do with an unreadable file (default: abort with exit code 3).")
 @click.option("--policy", help="Policy name (see `auditor rules list`) or path to a policy TOML file.")
@@ -127,7 +127,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the human summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def scan(paths: tuple[Path, ...], config_path: Path | None, out: Path, text_column: str | None,
-         batch_size: int | None, workers: int, on_error: str | None, policy: str | None,
+         batch_size: int | None, workers: int | None, on_error: str | None, policy: str | None,
          against: tuple[Path, ...], pii_findings: bool, engine: str, ray_address: str | None,
          previous_runs: tuple[Path, ...],
          fail_on: str | None, as_json: bool, quiet: bool) -> None:
@@ -137,7 +137,9 @@ def scan(paths: tuple[Path, ...], config_path: Path | None, out: Path, text_colu
 
     try:
         config = _load(paths, config_path, text_column)
-        options = ScanOptions(out=out, workers=workers, batch_size=batch_size, on_error=on_error,
+        from auditor.engines.local import default_workers
+
+        options = ScanOptions(out=out, workers=workers or default_workers(), batch_size=batch_size, on_error=on_error,
                               previous_runs=previous_runs, engine=engine, ray_address=ray_address,
                               policy=policy, against=against, pii_findings=pii_findings)
         total = sum(p.stat().st_size for s in config.sources for p in s.paths if p.is_file())
