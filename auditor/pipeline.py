@@ -205,6 +205,8 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     fetcher = ShardTextFetcher(records, tasks, batch_size) if minhash.verify else None
     records, dedup_summary = deduplicate(records, minhash, survivor_order=policy.survivor_order, prior=prior,
                                          fetch_texts=fetcher)
+    if fetcher is not None:
+        fetcher.close()
     records = propagate(records)
     facts = source_facts(config, results, source_errors)
     records, decisions = apply_policy(records, policy, policy_sources(facts))

@@ -2,8 +2,9 @@
 borderline near-duplicate pairs in the reduce step (``auditor.dedup.find_duplicates(fetch_texts=...)``).
 
 Requests arrive as ascending row positions of the records table (which is in source, shard, row order),
-each row once, so every shard is read forward at most once, batch by batch, with bounded memory: only
-the requested rows' normal forms are kept.
+each row once, so every shard is read forward at most once, batch by batch, with bounded memory: one
+shard is open at a time (a shard left behind is closed, and reopened from its start should a later
+request go back to it), and only the requested rows' normal forms are kept.
 """
 
 from __future__ import annotations
@@ -27,17 +28,28 @@ class ShardTextFetcher:
         self.source = records.column("source").to_numpy(zero_copy_only=False)
         self.shard = records.column("shard").to_numpy(zero_copy_only=False)
         self.row = records.column("row").to_numpy(zero_copy_only=False)
-        self._open: dict[tuple[str, str], tuple[Iterator[pa.RecordBatch], list]] = {}
+        self._key: tuple[str, str] | None = None
+        self._open: tuple[Iterator[pa.RecordBatch], list] | None = None
 
-    def _batches(self, key: tuple[str, str]) -> tuple[Iterator[pa.RecordBatch], list]:
-        if key not in self._open:
+    def _batches(self, key: tuple[str, str], row: int) -> tuple[Iterator[pa.RecordBatch], list]:
+        state = self._open[1] if self._open is not None else None
+        if key != self._key or self._open is None or (state is not None and row < state[1]):
+            self.close()
             task = self.tasks[key]
             # state: [current batch, its first row]
-            self._open[key] = (read_shard(task.shard, task.source, self.batch_size), [None, 0])
-        return self._open[key]
+            self._key, self._open = key, (read_shard(task.shard, task.source, self.batch_size), [None, 0])
+        return self._open
+
+    def close(self) -> None:
+        """Release the open shard (its reader and current batch)."""
+        if self._open is not None:
+            close = getattr(self._open[0], "close", None)
+            if close is not None:
+                close()
+        self._key, self._open = None, None
 
     def _text_at(self, key: tuple[str, str], row: int) -> str | None:
-        batches, state = self._batches(key)
+        batches, state = self._batches(key, row)
         while state[0] is None or row >= state[1] + state[0].num_rows:
             if state[0] is not None:
                 state[1] += state[0].num_rows

@@ -132,3 +132,18 @@ def test_profiles_ascii_fast_path_equals_langdetects_cleaning(text):
 
     model = _profile_model()
     assert model._normalised(text) == _langdetect_clean(text).translate(model.table)
+
+
+# The fast paths of the noise and capital-word filters give the regexes' own results.
+_FILTER_ALPHABET = st.sampled_from(list("aZQbÀÖØÞАЯя中 \t\n@:/.w-_0123") + ["://", "www.", "http", "@x.y"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_FILTER_ALPHABET, max_size=60).map("".join))
+def test_noise_and_capital_word_fast_paths_equal_the_regexes(text: str) -> None:
+    from auditor.stages import language
+
+    assert language.letters_of(text) == language._NOISE.sub("", text)
+    assert language._drop_capital_words(text) == language._CAPITAL_WORD.sub(" ", text)
+    assert language._drop_urls(text) == language._URL.sub(" ", text)
+    assert language._drop_mail(text) == language._MAIL.sub(" ", text)

@@ -38,9 +38,19 @@ from auditor.stages.base import StageContext, append_columns
 DEFAULT_PREFIX_CHARS = 512
 MIN_LETTERS = 3
 
-_NOISE = re.compile(
-    r"(?:https?://|www\.)[^\s<>\"]{0,2048}|[^\s@<>\"]{1,64}@[^\s@<>\"]{1,255}|[\W\d_]{1,1024}"
-)
+_NOISE_URL = r"(?:https?://|www\.)[^\s<>\"]{0,2048}"
+_NOISE_MAIL = r"[^\s@<>\"]{1,64}@[^\s@<>\"]{1,255}"
+_NOISE_OTHER = r"[\W\d_]{1,1024}"
+_NOISE = re.compile(f"{_NOISE_URL}|{_NOISE_MAIL}|{_NOISE_OTHER}")
+# The same pattern without the alternatives that cannot match a text lacking "@" (e-mail) or "://" and
+# "www." (URL): the same matches, without trying the e-mail form (up to 64 characters, then "@") at
+# every position of every text. Keys: (may hold a URL, may hold an e-mail address).
+_NOISE_BY_CUES = {
+    (True, True): _NOISE,
+    (True, False): re.compile(f"{_NOISE_URL}|{_NOISE_OTHER}"),
+    (False, True): re.compile(f"{_NOISE_MAIL}|{_NOISE_OTHER}"),
+    (False, False): re.compile(_NOISE_OTHER),
+}
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
@@ -92,7 +102,7 @@ def _langdetect_factory() -> DetectorFactory:
 
 def letters_of(text: str) -> str:
     """The text without URLs, e-mail addresses, digits, punctuation and spaces."""
-    return _NOISE.sub("", text)
+    return _NOISE_BY_CUES[("://" in text or "www." in text, "@" in text)].sub("", text)
 
 
 def script_language(letters: str) -> str | None:
@@ -167,13 +177,13 @@ class _ProfileModel:
         if self.ascii_ok and prefix.isascii():
             # For ASCII text langdetect's cleaning only removes URLs and e-mail addresses: no
             # Vietnamese marks to join, no non-Latin script to strip Latin letters from.
-            cleaned = _MAIL.sub(" ", _URL.sub(" ", prefix))
+            cleaned = _drop_mail(_drop_urls(prefix))
             return cleaned.encode("ascii").translate(self.ascii_table).decode("ascii")
         return _langdetect_clean(prefix).translate(self.table)
 
     def detect(self, prefix: str) -> str | None:
         text = self._normalised(prefix)
-        text = " " + " ".join(_CAPITAL_WORD.sub(" ", text).split()) + " "
+        text = " " + " ".join(_drop_capital_words(text).split()) + " "
         # langdetect's n-grams: 1-3-grams of each space-padded word (never across a word boundary).
         # Built with map over shifted strings (no index arithmetic per n-gram).
         bigrams = list(map(operator.add, text, text[1:]))
@@ -190,15 +200,36 @@ class _ProfileModel:
 
 # Words with two capitals in a row (acronyms, names in capitals): langdetect ignores them.
 _CAPITAL_WORD = re.compile(r"\S*[A-ZÀ-ÖØ-ÞА-Я]{2}\S*")
+_TWO_CAPITALS = re.compile(r"[A-ZÀ-ÖØ-ÞА-Я]{2}")
+_WORD = re.compile(r"\S+")
 _URL = re.compile(r"https?://[-_.?&~;+=/#0-9A-Za-z]{1,2076}")
 _MAIL = re.compile(r"[-_.0-9A-Za-z]{1,64}@[-_0-9A-Za-z]{1,255}[-_.0-9A-Za-z]{1,255}")
+
+
+def _drop_capital_words(text: str) -> str:
+    """``_CAPITAL_WORD.sub(" ", text)``, without its quadratic backtracking: a match of that pattern
+    is exactly a whole run of non-spaces that holds two capitals in a row (``\\S*`` cannot cross a
+    space, and a run without two capitals has no match at any of its positions)."""
+    if _TWO_CAPITALS.search(text) is None:
+        return text
+    return _WORD.sub(lambda m: " " if _TWO_CAPITALS.search(m.group()) else m.group(), text)
+
+
+def _drop_urls(text: str) -> str:
+    """``_URL.sub(" ", text)``; a text without "://" has no match."""
+    return _URL.sub(" ", text) if "://" in text else text
+
+
+def _drop_mail(text: str) -> str:
+    """``_MAIL.sub(" ", text)``; a text without "@" has no match."""
+    return _MAIL.sub(" ", text) if "@" in text else text
 _LATIN = re.compile(r"[A-z]")
 _NON_LATIN = re.compile("[\u0300-\U0010ffff]")
 
 
 def _langdetect_clean(text: str) -> str:
     """langdetect's cleaning: drop URLs and e-mail addresses, drop Latin letters from non-Latin text."""
-    text = NGram.normalize_vi(_MAIL.sub(" ", _URL.sub(" ", text)))
+    text = NGram.normalize_vi(_drop_mail(_drop_urls(text)))
     if len(_LATIN.findall(text)) * 2 < len(_NON_LATIN.findall(text)):
         text = _LATIN.sub("", text)
     return text
