@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from auditor.engines.local import ShardTask
 from auditor.io.readers import read_shard
@@ -25,8 +26,9 @@ class ShardTextFetcher:
     def __init__(self, records: pa.Table, tasks: Sequence[ShardTask], batch_size: int) -> None:
         self.batch_size = batch_size
         self.tasks = {(t.source.name, t.shard.name): t for t in tasks}
-        self.source = records.column("source").to_numpy(zero_copy_only=False)
-        self.shard = records.column("shard").to_numpy(zero_copy_only=False)
+        # Codes, not a Python string per record.
+        self.source, self.source_names = _codes(records.column("source"))
+        self.shard, self.shard_names = _codes(records.column("shard"))
         self.row = records.column("row").to_numpy(zero_copy_only=False)
         self._key: tuple[str, str] | None = None
         self._open: tuple[Iterator[pa.RecordBatch], list] | None = None
@@ -62,6 +64,15 @@ class ShardTextFetcher:
     def __call__(self, rows: np.ndarray) -> list[str | None]:
         out: list[str | None] = []
         for i in rows.tolist():
-            key = (str(self.source[i]), str(self.shard[i]))
+            key = (self.source_names[self.source[i]], self.shard_names[self.shard[i]])
             out.append(self._text_at(key, int(self.row[i])) if key in self.tasks else None)
         return out
+
+
+def _codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str]]:
+    """(code per row, value per code) of a string column."""
+    encoded = pc.dictionary_encode(column)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.unify_dictionaries().combine_chunks() if encoded.num_chunks else pa.array(
+            [], pa.dictionary(pa.int32(), pa.string()))
+    return encoded.indices.to_numpy(zero_copy_only=False), [str(v) for v in encoded.dictionary.to_pylist()]

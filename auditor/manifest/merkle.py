@@ -17,6 +17,10 @@ _SEP = "\x1f"
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 
 
+# Records whose leaf preimages exist as Python objects at once in ``records_root``.
+_LEAF_CHUNK = 1 << 16
+
+
 def record_leaf_bytes(table: pa.Table) -> list[bytes]:
     """The leaf preimages of every record, columnar until the final encode."""
     reasons = pc.binary_join(table.column("reasons").combine_chunks().fill_null([]), ",")
@@ -35,11 +39,23 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
+def records_root(table: pa.Table) -> str:
+    """``merkle_root(record_leaf_bytes(table))``, building the preimages ``_LEAF_CHUNK`` records at a
+    time: memory holds the 32-byte leaf hashes, not every preimage as a Python object."""
+    hashes: list[bytes] = []
+    for start in range(0, table.num_rows, _LEAF_CHUNK):
+        hashes.extend(leaf_hash(x) for x in record_leaf_bytes(table.slice(start, _LEAF_CHUNK)))
+    return _root_of_leaf_hashes(hashes)
+
+
 def merkle_root(leaves: list[bytes]) -> str:
     """Hex root of RFC 6962's Merkle Tree Hash over the leaf preimages (empty tree: SHA-256 of '')."""
-    if not leaves:
+    return _root_of_leaf_hashes([leaf_hash(x) for x in leaves])
+
+
+def _root_of_leaf_hashes(level: list[bytes]) -> str:
+    if not level:
         return EMPTY_ROOT
-    level = [leaf_hash(x) for x in leaves]
     while len(level) > 1:
         # RFC 6962 splits at the largest power of two below n; pairing left to right and carrying an odd
         # last node up unchanged gives the same tree.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from auditor.errors import ManifestError
-from auditor.manifest.merkle import merkle_root, record_leaf_bytes
+from auditor.manifest.merkle import records_root
 from auditor.manifest.schema import CONTRACT_COLUMNS, SCHEMA_VERSION
 from auditor.manifest.writer import RECORDS, SUMMARY, sha256_file
 
@@ -44,7 +44,7 @@ def verify_manifest(manifest: Path) -> list[str]:
         if missing:
             problems.append(f"{RECORDS}: contract columns missing: {missing}")
         else:
-            root = merkle_root(record_leaf_bytes(records))
+            root = records_root(records)
             if root != summary.get("merkle", {}).get("root"):
                 problems.append(f"{RECORDS}: Merkle root {root} differs from summary.json")
     return problems

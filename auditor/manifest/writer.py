@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from auditor import __version__
 from auditor.io.atomic import write_json_atomic, write_parquet_atomic
-from auditor.manifest.merkle import merkle_root, record_leaf_bytes
+from auditor.manifest.merkle import records_root
 from auditor.manifest.schema import SCHEMA_VERSION, conform
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ def write_manifest(out: Path, records: pa.Table, sources: pa.Table, shards: pa.T
             "by_reason": _value_counts(pa.chunked_array([reasons])) if len(reasons) else {},
         },
         "merkle": {"algorithm": "rfc6962-sha256", "leaves": records.num_rows,
-                   "root": merkle_root(record_leaf_bytes(records))},
+                   "root": records_root(records)},
         **(extra_summary or {}),
         "files": {name: sha256_file(out / name) for name in files},
     }
