@@ -127,8 +127,9 @@ def full_scan(folder: Path, out: Path, workers: int) -> None:
     print(json.dumps({"records": result.manifest.summary["totals"]["records"]}))
 
 
-def _child(args: list[str]) -> tuple[float, float, int]:
-    """Run this script in a child; wall seconds, the child's own peak RSS (MB), records."""
+def _child(args: list[str]) -> tuple[float, float, float, int]:
+    """Run this script in a child; wall seconds, the child's own peak RSS and the largest peak RSS of
+    its worker processes (MB; 0 without workers), records."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c",
                            "import resource, runpy, sys; sys.argv = sys.argv[1:]; "
@@ -140,7 +141,7 @@ def _child(args: list[str]) -> tuple[float, float, int]:
     lines = proc.stdout.strip().splitlines()
     records = json.loads(lines[-2])["records"]
     _, own, children = lines[-1].split()
-    return wall, max(int(own), int(children)) / 1024, records
+    return wall, int(own) / 1024, int(children) / 1024, records
 
 
 def main() -> None:
@@ -160,7 +161,9 @@ def main() -> None:
         return full_scan(args.folder, args.out, args.workers)
     sizes = [10_000] if args.quick else args.sizes
     naive_docs = 1_000 if args.quick else args.naive_docs
-    print(f"{'docs':>9} {'workers':>7} {'wall s':>8} {'docs/s':>8} {'MB/s':>7} {'peak RSS MB':>12}")
+    print("peak RSS: 'main' is the scan process (reading, then the reduce step over every record); "
+          "'worker' the largest map worker process (none with 1 worker: the map runs in the main process)")
+    print(f"{'docs':>9} {'workers':>7} {'wall s':>8} {'docs/s':>8} {'MB/s':>7} {'main MB':>8} {'worker MB':>10}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -168,14 +171,14 @@ def main() -> None:
             folder.mkdir()
             n_bytes = generate(folder, size)
             for workers in (1, 2):
-                wall, rss, records = _child(["--role", "scan", "--folder", str(folder),
-                                             "--out", str(Path(tmp) / f"out-{size}-{workers}"),
-                                             "--workers", str(workers)])
+                wall, rss, worker_rss, records = _child(["--role", "scan", "--folder", str(folder),
+                                                         "--out", str(Path(tmp) / f"out-{size}-{workers}"),
+                                                         "--workers", str(workers)])
                 results.append((size, workers, wall))
-                print(f"{records:9,} {workers:7} {wall:8.1f} {records / wall:8.0f} {n_bytes / 1e6 / wall:7.1f} {rss:12.0f}",
-                      flush=True)
+                print(f"{records:9,} {workers:7} {wall:8.1f} {records / wall:8.0f} {n_bytes / 1e6 / wall:7.1f} "
+                      f"{rss:8.0f} {worker_rss:10.0f}", flush=True)
             if size == sizes[0]:
-                wall, rss, records = _child(["--role", "naive", "--folder", str(folder), "--limit", str(naive_docs)])
+                wall, rss, _, records = _child(["--role", "naive", "--folder", str(folder), "--limit", str(naive_docs)])
                 naive_rate = records / wall
                 print(f"naive pipeline on {records:,} docs: {naive_rate:,.0f} docs/s, peak RSS {rss:,.0f} MB")
     by = {(s, w): t for s, w, t in results}
