@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from auditor import __version__
+from auditor.attributes import AttributeSignatures, read_attributes
 from auditor.config import AuditConfig
 from auditor.dedup import write_signatures
 from auditor.engines.local import ProgressFn, ShardResult, ShardTask, run_map
-from auditor.errors import InputError, ManifestError, UsageError
+from auditor.errors import InputError, UsageError
 from auditor.io.detect import Shard, discover_shards
 from auditor.manifest.writer import (
     SUMMARY,
@@ -50,7 +49,7 @@ from auditor.registry import Registries, load_registries, registry_paths
 from auditor.stages.base import Stage, StageContext
 from auditor.stages.language import LanguageStage
 from auditor.stages.licence import LicenceStage
-from auditor.stages.minhash import MinHashParams, MinHashStage, signature_array, signature_matrix
+from auditor.stages.minhash import MinHashParams, MinHashStage
 from auditor.stages.normalise import NormaliseStage
 from auditor.stages.optout import OptOutStage
 from auditor.stages.pii import PiiStage
@@ -157,33 +156,6 @@ def plan_tasks(config: AuditConfig, skip_bad_files: bool) -> tuple[list[ShardTas
     return tasks, errors
 
 
-def read_attributes(results: Sequence[ShardResult]) -> pa.Table:
-    """Concatenate the per-shard attribute files in task order (= source, shard, row order).
-
-    The ``minhash`` column, most of the bytes, is read shard by shard into one contiguous buffer:
-    a column of one chunk per shard would be copied once more by the dedup step.
-    """
-    paths = [r.attributes for r in results if r.attributes is not None and r.n_records]
-    if not paths:
-        return pa.table({name: pa.array([], pa.string()) for name in ("record_id", "source", "shard")})
-    schemas = [pq.read_schema(p) for p in paths]
-    tables = [pq.read_table(p, columns=[c for c in s.names if c != "minhash"]) for p, s in zip(paths, schemas, strict=True)]
-    records = pa.concat_tables(tables, promote_options="default")
-    del tables
-    types = {s.field("minhash").type if "minhash" in s.names else None for s in schemas}
-    if len(types) != 1 or not pa.types.is_fixed_size_list(next(iter(types))):
-        return records  # no signatures, or of mixed shapes: the dedup step names what it lacks
-    sigs = np.empty((records.num_rows, types.pop().list_size), dtype=np.uint32)
-    start = 0
-    for path in paths:
-        part = signature_matrix(pq.read_table(path, columns=["minhash"]).column("minhash"))
-        sigs[start : start + len(part)] = part
-        start += len(part)
-    if start != records.num_rows:
-        raise ManifestError(f"attribute files hold {start} signatures for {records.num_rows} records")
-    return records.append_column("minhash", signature_array(sigs))
-
-
 def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None = None) -> ScanResult:
     """Audit every source of ``config`` and write the manifest to ``options.out``."""
     batch_size = options.batch_size or config.batch_size
@@ -221,14 +193,22 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
             source_errors.setdefault(r.source, []).append(r.error)
 
     records = survivor_preferences(read_attributes(results))
+    # signatures.parquet first (summary.json, written last, hashes it), in the pass over the
+    # signatures that computes their band keys: they are never all in memory.
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SUMMARY).unlink(missing_ok=True)
+    banded = None
+    if records.num_rows:
+        banded = AttributeSignatures(results, minhash).band_and_write(records, out / SIGNATURES)
+    else:
+        write_signatures_first(out, records, minhash)
     fetcher = ShardTextFetcher(records, tasks, batch_size) if minhash.verify else None
     records, dedup_summary = deduplicate(records, minhash, survivor_order=policy.survivor_order, prior=prior,
-                                         fetch_texts=fetcher)
+                                         fetch_texts=fetcher, banded=banded)
+    del banded
     if fetcher is not None:
         fetcher.close()
-    # signatures.parquet now; records.parquet does not hold the signatures, so they leave memory here.
-    write_signatures_first(options.out, records, minhash)
-    records = records.drop_columns([c for c in ("minhash",) if c in records.column_names])
     records = propagate(records)
     facts = source_facts(config, results, source_errors)
     records, decisions = apply_policy(records, policy, policy_sources(facts))

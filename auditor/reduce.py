@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from auditor.config import EVIDENCE_KINDS
 from auditor.dedup import (
     DUP_COLUMNS,
+    BandedSignatures,
     FetchTexts,
     choose_survivors,
     find_duplicates,
@@ -104,10 +105,12 @@ def survivor_preferences(records: pa.Table) -> pa.Table:
 
 
 def deduplicate(records: pa.Table, params: MinHashParams, *, survivor_order: Sequence[str] | None,
-                prior: PriorManifests, fetch_texts: FetchTexts | None = None) -> tuple[pa.Table, dict[str, Any]]:
-    """Add the ``dup_*`` columns; return the summary of what was found."""
+                prior: PriorManifests, fetch_texts: FetchTexts | None = None,
+                banded: BandedSignatures | None = None) -> tuple[pa.Table, dict[str, Any]]:
+    """Add the ``dup_*`` columns; return the summary of what was found. The signatures are the
+    ``minhash`` column of ``records``, or ``banded``."""
     dups = find_duplicates(records, params, survivor_order=survivor_order, against=prior.signatures,
-                           fetch_texts=fetch_texts)
+                           fetch_texts=fetch_texts, banded=banded)
     for name in DUP_COLUMNS:
         records = set_column(records, name, dups.column(name))
     summary = summarise_duplicates(dups, params)

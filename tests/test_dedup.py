@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from auditor.dedup import (
     OUTPUT_SCHEMA,
+    BandedSignatures,
     _bucket_pairs,
     choose_survivors,
     find_duplicates,
@@ -624,3 +625,42 @@ def test_choose_survivors_keeps_membership_found_by_exact_verification() -> None
 def test_choose_survivors_names_missing_columns() -> None:
     with pytest.raises(ColumnError, match=r"lacks column\(s\) \['dup_cluster', 'dup_of'"):
         choose_survivors(records(["a b c"]))
+
+
+def _banded(table: pa.Table, params: MinHashParams, loaded: list[np.ndarray]) -> BandedSignatures:
+    """The table's signatures as band keys, with a loader that records what it is asked for."""
+    sigs = signature_matrix(table.column("minhash"), params.num_perm)
+    keys, empty = BandedSignatures.keys_of(sigs, params)
+
+    def load(rows: np.ndarray) -> np.ndarray:
+        loaded.append(rows)
+        return sigs[rows]
+
+    return BandedSignatures(keys, empty, load)
+
+
+def test_banded_signatures_give_the_same_clusters_and_load_only_rows_of_pairs() -> None:
+    texts = borderline_corpus() + [document(k) for k in range(40, 60)] + [None, ""]
+    table = records(texts, NOISY)
+    reference = find_duplicates(table, NOISY, fetch_texts=fetcher(texts))
+    loaded: list[np.ndarray] = []
+    banded = _banded(table, NOISY, loaded)
+    result = find_duplicates(table.drop_columns(["minhash"]), NOISY, fetch_texts=fetcher(texts), banded=banded)
+    assert result.equals(reference)
+    assert result.schema.metadata == reference.schema.metadata  # the same pair counts
+    assert len(loaded) == 1 and np.all(np.diff(loaded[0]) > 0)
+    clustered = np.flatnonzero(result.column("dup_cluster").is_valid().to_numpy(zero_copy_only=False))
+    assert set(clustered) <= set(loaded[0].tolist()) and len(loaded[0]) < len(texts)
+
+
+def test_banded_signatures_with_prior_manifests() -> None:
+    texts = borderline_corpus()
+    old = records(texts[0::2], NOISY)
+    new = records(texts[1::2] + [texts[0]], NOISY)
+    reference = find_duplicates(new, NOISY, against={"old": old})
+    loaded: list[np.ndarray] = []
+    banded = _banded(new, NOISY, loaded)
+    result = find_duplicates(new.drop_columns(["minhash"]), NOISY, against={"old": old}, banded=banded)
+    assert result.equals(reference) and result.column("dup_reason").to_pylist().count("prior_manifest") > 0
+    with pytest.raises(UsageError, match="banded signatures of shape"):
+        find_duplicates(new.drop_columns(["minhash"]).slice(1), NOISY, banded=banded)

@@ -41,7 +41,11 @@ schema metadata ``auditor.dedup`` holds the pair counts (candidates, exact check
 ``choose_survivors`` re-chooses the survivors of existing clusters under another survivor order
 without re-clustering (re-deciding a manifest under another policy never changes membership).
 
-Modules: ``clusters`` (``find_duplicates``, LSH candidate pairs, components), ``exact`` (signature
+Signatures come from the table's ``minhash`` column or, so that a large corpus's signatures need not
+all be in memory, as ``BandedSignatures``: every record's band keys and a loader that reads the full
+signatures of the rows of candidate and exact pairs only (the scan builds them shard by shard).
+
+Modules: ``clusters`` (``find_duplicates``, LSH candidate pairs, components, ``BandedSignatures``), ``exact`` (signature
 and exact Jaccard verification of candidate pairs, fetching texts), ``survivors`` (survivor order,
 the ``dup_*`` columns, ``choose_survivors``), ``signatures`` (``signatures.parquet``, compatibility
 of sketch parameters, ``summarise_duplicates``) and ``_common`` (shared names). Import from
@@ -62,13 +66,14 @@ from auditor.dedup._common import (
     SIGNATURES_METADATA_KEY,
     FetchTexts,
 )
+from auditor.dedup.clusters import BandedSignatures, band_keys, candidate_pairs, find_duplicates, near_pairs
 from auditor.dedup.clusters import _bucket_pairs as _bucket_pairs  # re-exported for the tests
-from auditor.dedup.clusters import band_keys, candidate_pairs, find_duplicates, near_pairs
 from auditor.dedup.exact import FETCH_BATCH, pair_jaccard, signature_jaccard
 from auditor.dedup.signatures import read_signatures, summarise_duplicates, write_signatures
 from auditor.dedup.survivors import choose_survivors
 
 __all__ = [
+    "BandedSignatures",
     "DEDUP_METADATA_KEY",
     "DEFAULT_SURVIVOR_ORDER",
     "DUP_COLUMNS",

@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +35,7 @@ def find_duplicates(
     survivor_order: Sequence[str] | None = None,
     against: Mapping[str, pa.Table] | None = None,
     fetch_texts: FetchTexts | None = None,
+    banded: BandedSignatures | None = None,
 ) -> pa.Table:
     """Cluster exact and near duplicates and choose survivors (see the module docstring).
 
@@ -41,9 +43,18 @@ def find_duplicates(
     signatures table; those records are never returned, and always win over new ones.
     ``fetch_texts(rows)`` returns the ``norm_text`` of the given rows of ``table`` (a sorted int64
     array of at most ``FETCH_BATCH`` indices), in that order, None where unavailable; when given,
-    pairs near the threshold are decided by exact Jaccard.
+    pairs near the threshold are decided by exact Jaccard. ``banded``: the signatures of ``table``'s
+    rows as band keys and a loader (``BandedSignatures``), when ``table`` has no ``minhash`` column.
     """
-    _check_columns(table, "the records table")
+    if banded is None:
+        _check_columns(table, "the records table")
+    else:
+        _check_columns(table.append_column("minhash", pa.nulls(table.num_rows)), "the records table")
+        if banded.keys.shape[1] != table.num_rows or banded.keys.shape[0] != params.band_params()[0]:
+            raise UsageError(
+                f"banded signatures of shape {banded.keys.shape} for {table.num_rows} records and "
+                f"{params.band_params()[0]} bands"
+            )
     n = table.num_rows
     priors = dict(against or {})
     for label, prior in priors.items():
@@ -55,8 +66,10 @@ def find_duplicates(
     parts = [table, *priors.values()]
     total = sum(p.num_rows for p in parts)
 
-    matrices = [signature_matrix(p.column("minhash"), params.num_perm) for p in parts]
-    sigs = matrices[0] if len(matrices) == 1 else np.concatenate(matrices)
+    sigs = BandedSignatures.combine(
+        [banded if banded is not None else BandedSignatures.of_column(table.column("minhash"), params)]
+        + [BandedSignatures.of_column(p.column("minhash"), params) for p in priors.values()]
+    )
     ids = pa.concat_arrays(
         [_strings(table.column("record_id"))]
         + [
@@ -66,19 +79,24 @@ def find_duplicates(
     )
     digests = pa.concat_arrays([_strings(p.column("norm_sha256")) for p in parts])
     exact_key = pc.dictionary_encode(digests).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    eligible = np.concatenate([_eligible(p) for p in parts])
+    eligible = np.concatenate([_eligible(p, banded is not None and i == 0) for i, p in enumerate(parts)])
 
     exact_u, exact_v, reps = _exact_pairs(exact_key, eligible)
-    maybe_empty = reps[sigs[reps, 0] == EMPTY_HASH]
-    empty = maybe_empty[(sigs[maybe_empty] == EMPTY_HASH).all(axis=1)]
-    near = np.setdiff1d(reps, empty, assume_unique=True)
-    near_u, near_v = candidate_pairs(sigs, near, params)
+    near = reps[~sigs.empty[reps]]
+    near_u, near_v = _pairs_from_band_keys((sigs.keys[band, near] for band in range(sigs.keys.shape[0])), near, total)
+    # The full signatures of the rows of a pair: every clustered row is one.
+    held = np.unique(np.concatenate([exact_u, exact_v, near_u, near_v]))
+    local = sigs.load(held)
+
+    def estimate(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return signature_jaccard(local, np.searchsorted(held, u), np.searchsorted(held, v))
+
     fetch = None
     if fetch_texts is not None:
         fetch = functools.partial(
             _fetch_shingle_sets, fetch_texts=fetch_texts, digests=digests, ids=ids, params=params
         )
-    keep, stats = _verify(sigs, near_u, near_v, params, n, fetch)
+    keep, stats = _verify(estimate(near_u, near_v), near_u, near_v, params, n, fetch)
     near_u, near_v = near_u[keep], near_v[keep]
     labels = _components(total, np.concatenate([exact_u, near_u]), np.concatenate([exact_v, near_v]))
 
@@ -91,7 +109,7 @@ def find_duplicates(
     clustered = (np.bincount(labels) > 1)[labels[:n]]
 
     def jaccard(rows: np.ndarray, survivors: np.ndarray) -> pa.Array:
-        return pa.array(signature_jaccard(sigs, rows, survivors), pa.float32())
+        return pa.array(estimate(rows, survivors), pa.float32())
 
     result = _dup_table(
         table, ids, exact_key, survivor, first_new[labels[:n]], clustered, key_columns, order, jaccard
@@ -106,13 +124,21 @@ def candidate_pairs(
     """Distinct LSH candidate pairs (u < v, row indices into ``sigs``, sorted) among ``rows``:
     rows whose values share a band key in at least one band."""
     bands, width = params.band_params()
+    rows = np.sort(rows.astype(np.int64))
+    return _pairs_from_band_keys((band_keys(sigs, rows, band, width) for band in range(bands)), rows, sigs.shape[0])
+
+
+def _pairs_from_band_keys(
+    keys_per_band: Iterator[np.ndarray], rows: np.ndarray, total: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pairs (u < v, sorted) of ``rows`` (sorted) whose keys are equal in some band; each item
+    of ``keys_per_band`` holds one band's key of every row of ``rows``. ``total``: an upper bound of
+    the row indices."""
     if len(rows) < 2:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    rows = np.sort(rows.astype(np.int64))
     found_u: list[np.ndarray] = []
     found_v: list[np.ndarray] = []
-    for band in range(bands):
-        keys = band_keys(sigs, rows, band, width)
+    for keys in keys_per_band:
         order = np.argsort(keys, kind="stable")
         u, v = _bucket_pairs(keys[order])
         found_u.append(rows[order[u]])
@@ -120,15 +146,15 @@ def candidate_pairs(
     u = np.concatenate(found_u)
     v = np.concatenate(found_v)
     lo, hi = np.minimum(u, v), np.maximum(u, v)
-    packed = np.unique(lo * np.int64(sigs.shape[0]) + hi)
-    return packed // sigs.shape[0], packed % sigs.shape[0]
+    packed = np.unique(lo * np.int64(total) + hi)
+    return packed // total, packed % total
 
 
 def near_pairs(sigs: np.ndarray, rows: np.ndarray, params: MinHashParams) -> tuple[np.ndarray, np.ndarray]:
     """Near-duplicate pairs (u < v, row indices into ``sigs``) among ``rows``, by LSH banding and
     (with ``params.verify``) signature Jaccard verification."""
     lo, hi = candidate_pairs(sigs, rows, params)
-    keep, _ = _verify(sigs, lo, hi, params, sigs.shape[0], None)
+    keep, _ = _verify(signature_jaccard(sigs, lo, hi), lo, hi, params, sigs.shape[0], None)
     return lo[keep], hi[keep]
 
 
@@ -199,8 +225,69 @@ def _components(total: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def _eligible(table: pa.Table) -> np.ndarray:
-    ok = table.column("minhash").is_valid().to_numpy(zero_copy_only=False)
+def _eligible(table: pa.Table, banded: bool = False) -> np.ndarray:
+    """Rows that take part: a signature (not null; always, for ``banded`` rows) and a text."""
+    if banded:
+        ok = np.ones(table.num_rows, dtype=bool)
+    else:
+        ok = table.column("minhash").is_valid().to_numpy(zero_copy_only=False)
     if "text_null" in table.column_names:
         ok &= ~pc.fill_null(table.column("text_null"), False).to_numpy(zero_copy_only=False)
     return ok
+
+
+# Rows per block when band keys are computed from a signature matrix (bounds the temporaries).
+_BAND_BLOCK = 1 << 16
+
+
+@dataclass(frozen=True)
+class BandedSignatures:
+    """The signatures of ``n`` records as clustering needs them: every record's LSH band keys
+    (``keys``, shape (bands, n), uint64, ``band_keys``) and whether its signature is the empty sketch
+    (``empty``); the full signatures of chosen rows come from ``load(rows)`` (sorted int64 indices ->
+    (len(rows), num_perm) uint32). ``find_duplicates`` loads only the rows of candidate and exact
+    pairs, so a corpus's signatures need not all be in memory at once."""
+
+    keys: np.ndarray
+    empty: np.ndarray
+    load: Callable[[np.ndarray], np.ndarray]
+
+    @staticmethod
+    def keys_of(sigs: np.ndarray, params: MinHashParams) -> tuple[np.ndarray, np.ndarray]:
+        """(band keys (bands, n), empty flags) of a signature matrix, computed in blocks of rows."""
+        bands, width = params.band_params()
+        n = sigs.shape[0]
+        keys = np.empty((bands, n), dtype=np.uint64)
+        empty = np.empty(n, dtype=bool)
+        for lo in range(0, n, _BAND_BLOCK):
+            rows = np.arange(lo, min(n, lo + _BAND_BLOCK))
+            for band in range(bands):
+                keys[band, rows] = band_keys(sigs, rows, band, width)
+            block = sigs[lo : lo + _BAND_BLOCK]
+            empty[lo : lo + len(rows)] = (block[:, 0] == EMPTY_HASH) & (block == EMPTY_HASH).all(axis=1)
+        return keys, empty
+
+    @classmethod
+    def of_column(cls, column: pa.Array | pa.ChunkedArray, params: MinHashParams) -> BandedSignatures:
+        """From a ``minhash`` column held in memory (null rows: the empty sketch)."""
+        sigs = signature_matrix(column, params.num_perm)
+        keys, empty = cls.keys_of(sigs, params)
+        return cls(keys, empty, lambda rows: sigs[rows])
+
+    @classmethod
+    def combine(cls, parts: Sequence[BandedSignatures]) -> BandedSignatures:
+        """The rows of ``parts`` one after the other."""
+        if len(parts) == 1:
+            return parts[0]
+        starts = np.cumsum([0] + [p.empty.shape[0] for p in parts])
+
+        def load(rows: np.ndarray) -> np.ndarray:
+            bounds = np.searchsorted(rows, starts)
+            blocks = [
+                part.load(rows[bounds[i] : bounds[i + 1]] - starts[i]) for i, part in enumerate(parts)
+            ]
+            return np.concatenate(blocks) if blocks else np.empty((0, 0), np.uint32)
+
+        return cls(
+            np.concatenate([p.keys for p in parts], axis=1), np.concatenate([p.empty for p in parts]), load
+        )

@@ -27,19 +27,18 @@ _EXACT_CHUNK_PAIRS = (1 << 15) - 1  # pair numbers within a chunk fit in int16 (
 
 
 def _verify(
-    sigs: np.ndarray,
+    estimate: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
     params: MinHashParams,
     n: int,
     fetch: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Which candidate pairs are near duplicates, and the counts for the summary. Rows >= ``n``
-    (earlier manifests) have no text to fetch."""
+    """Which candidate pairs (``lo``, ``hi``; their signature Jaccard ``estimate``) are near duplicates,
+    and the counts for the summary. Rows >= ``n`` (earlier manifests) have no text to fetch."""
     stats: dict[str, Any] = {"candidate_pairs": len(lo), "verification": "none"}
     if not params.verify:
         return np.ones(len(lo), dtype=bool), stats
-    estimate = signature_jaccard(sigs, lo, hi)
     threshold = float(params.threshold)
     keep = estimate >= threshold
     stats["verification"] = "signature"
