@@ -147,3 +147,31 @@ def test_noise_and_capital_word_fast_paths_equal_the_regexes(text: str) -> None:
     assert language._drop_capital_words(text) == language._CAPITAL_WORD.sub(" ", text)
     assert language._drop_urls(text) == language._URL.sub(" ", text)
     assert language._drop_mail(text) == language._MAIL.sub(" ", text)
+
+
+def test_profiles_model_cache_is_written_reused_and_rebuilt_when_broken(tmp_path, monkeypatch) -> None:
+    import numpy as np
+
+    from auditor.stages import language
+
+    texts = ["Das ist ein kurzer deutscher Satz über das Wetter.", "Ceci est une phrase en français.",
+             "This is an English sentence about the weather."]
+    monkeypatch.setenv("AUDITOR_CACHE_DIR", str(tmp_path))
+    language._profile_model.cache_clear()
+    try:
+        built = language._profile_model()
+        files = list(tmp_path.glob("langdetect-profiles-*.npz"))
+        assert len(files) == 1
+        language._profile_model.cache_clear()
+        loaded = language._profile_model()
+        assert loaded is not built and loaded.languages == built.languages
+        assert np.array_equal(loaded.log_prob, built.log_prob) and list(loaded.index) == list(built.index)
+        assert [loaded.detect(t) for t in texts] == [built.detect(t) for t in texts] == ["de", "fr", "en"]
+        files[0].write_bytes(b"not an npz file")
+        language._profile_model.cache_clear()
+        assert language._profile_model().languages == built.languages  # rebuilt, and the file rewritten
+        assert np.array_equal(language._ProfileModel.load(files[0]).log_prob, built.log_prob)
+        monkeypatch.setenv("AUDITOR_CACHE_DIR", "")
+        assert language._model_cache_path() is None
+    finally:
+        language._profile_model.cache_clear()

@@ -19,11 +19,15 @@ Codes are ISO 639-1 (``zh``, ``zh-Hans``, ``zh-Hant`` for Chinese).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import itertools
 import operator
+import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +37,7 @@ from langdetect.lang_detect_exception import LangDetectException
 from langdetect.utils.ngram import NGram
 
 from auditor.errors import ConfigError
+from auditor.io.atomic import atomic_path
 from auditor.stages.base import StageContext, append_columns
 
 DEFAULT_PREFIX_CHARS = 512
@@ -144,34 +149,59 @@ def _langdetect(prefix: str) -> str | None:
         return None
 
 
+class _NormaliseTable(dict):
+    """langdetect's per-character normalisation (``NGram.normalize``) as a ``str.translate`` table, each
+    character's entry made the first time it is met (as the full table of the Basic Multilingual Plane
+    would give it; characters beyond it are left as they are)."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        normal = NGram.normalize(char) if code < 0x10000 and not 0xD800 <= code <= 0xDFFF else char
+        self[code] = normal
+        return normal
+
+
 class _ProfileModel:
     """langdetect's profiles as a matrix: log(alpha + P(n-gram | language)), scored over all n-grams."""
 
     _ALPHA = 0.5 / 10000  # langdetect's smoothing weight (ALPHA_DEFAULT / BASE_FREQ)
 
-    def __init__(self, factory: DetectorFactory) -> None:
-        grams = list(factory.word_lang_prob_map)
-        self.languages = list(factory.langlist)
+    def __init__(self, languages: list[str], grams: list[str], log_prob: np.ndarray) -> None:
+        self.languages = languages
         self.index = {gram: i for i, gram in enumerate(grams)}
-        probabilities = np.array([factory.word_lang_prob_map[g] for g in grams], dtype=np.float32)
-        self.log_prob = np.log(probabilities + np.float32(self._ALPHA))
-        # langdetect's per-character normalisation (punctuation to space, one kana, one hangul, CJK classes)
-        table = {}
-        for code in range(0x10000):
-            if 0xD800 <= code <= 0xDFFF:
-                continue
-            normal = NGram.normalize(chr(code))
-            if normal != chr(code):
-                table[code] = normal
-        self.table = str.maketrans(table)
+        self.log_prob = log_prob
+        self.table = _NormaliseTable()
         # The same mapping for ASCII text as a bytes table: bytes.translate is a C loop, str.translate
-        # with a dict looks every character up.
+        # looks every character up.
         ascii_map = bytearray(range(128))
-        for code, normal in table.items():
-            if code < 128 and len(normal) == 1 and ord(normal) < 128:
+        self.ascii_ok = True
+        for code in range(128):
+            normal = self.table[code]
+            if len(normal) == 1 and ord(normal) < 128:
                 ascii_map[code] = ord(normal)
-        self.ascii_ok = all(code >= 128 or (len(n) == 1 and ord(n) < 128) for code, n in table.items())
+            else:
+                self.ascii_ok = False
         self.ascii_table = bytes(ascii_map) + bytes(range(128, 256))
+
+    @classmethod
+    def build(cls, factory: DetectorFactory) -> _ProfileModel:
+        grams = list(factory.word_lang_prob_map)
+        probabilities = np.array([factory.word_lang_prob_map[g] for g in grams], dtype=np.float32)
+        return cls(list(factory.langlist), grams, np.log(probabilities + np.float32(cls._ALPHA)))
+
+    @classmethod
+    def load(cls, path: Path) -> _ProfileModel:
+        with np.load(path, allow_pickle=False) as data:
+            grams = bytes(data["grams"]).decode("utf-8").split("\x00")
+            languages = bytes(data["languages"]).decode("utf-8").split("\x00")
+            return cls(languages, grams, data["log_prob"])
+
+    def save(self, path: Path) -> None:
+        grams = "\x00".join(self.index).encode("utf-8")
+        languages = "\x00".join(self.languages).encode("utf-8")
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, grams=np.frombuffer(grams, np.uint8), languages=np.frombuffer(languages, np.uint8),
+                     log_prob=self.log_prob)
 
     def _normalised(self, prefix: str) -> str:
         if self.ascii_ok and prefix.isascii():
@@ -237,7 +267,38 @@ def _langdetect_clean(text: str) -> str:
 
 @functools.cache
 def _profile_model() -> _ProfileModel:
-    return _ProfileModel(_langdetect_factory())
+    """The profiles model, from the cache when it holds one made from the same langdetect profiles
+    (building it from langdetect's JSON profiles takes a second or two in every worker process)."""
+    path = _model_cache_path()
+    if path is not None and path.is_file():
+        try:
+            return _ProfileModel.load(path)
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or of another layout: build it again
+    model = _ProfileModel.build(_langdetect_factory())
+    if path is not None:
+        with contextlib.suppress(OSError):
+            model.save(path)
+    return model
+
+
+_MODEL_FORMAT = 1
+
+
+def _model_cache_path() -> Path | None:
+    """Where the profiles model is cached: ``$AUDITOR_CACHE_DIR`` (empty: no cache), else
+    ``$XDG_CACHE_HOME/auditor`` or ``~/.cache/auditor``; the name hashes langdetect's profile files
+    (names, sizes, modification times) and the format, so another langdetect gets another file."""
+    root = os.environ.get("AUDITOR_CACHE_DIR")
+    if root is None:
+        root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "auditor")
+    if not root:
+        return None
+    digest = hashlib.sha256(f"format {_MODEL_FORMAT}\n".encode())
+    for profile in sorted(Path(PROFILES_DIRECTORY).iterdir()):
+        stat = profile.stat()
+        digest.update(f"{profile.name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    return Path(root) / f"langdetect-profiles-{digest.hexdigest()[:16]}.npz"
 
 
 def _profiles(prefix: str) -> str | None:
@@ -282,9 +343,10 @@ class LanguageStage:
             raise ConfigError(f"params.lang_backend {backend!r} is unknown; available: {', '.join(BACKENDS)}")
         self.prefix_chars, self.backend = prefix, backend
         DetectorFactory.seed = 0  # also makes langdetect's module-level detect() deterministic
-        _langdetect_factory()
         if backend == "profiles":
             _profile_model()
+        else:
+            _langdetect_factory()
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts = batch.column("text")
