@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from auditor.dedup import SIGNATURE_COLUMNS, SIGNATURES_METADATA_KEY, BandedSignatures
 from auditor.engines.local import ShardResult
 from auditor.errors import ManifestError
-from auditor.io.atomic import atomic_path
+from auditor.io.atomic import atomic_path, parquet_options
 from auditor.stages.minhash import MinHashParams, signature_matrix
 
 _EMPTY_COLUMNS = ("record_id", "source", "shard")
@@ -84,8 +84,7 @@ class AttributeSignatures:
                     table = pa.table({c: column if c == "minhash" else part.column(c) for c in names})
                     table = table.replace_schema_metadata(metadata)
                     if writer is None:
-                        writer = pq.ParquetWriter(tmp, table.schema, compression="zstd", write_statistics=False,
-                                                  store_schema=True)
+                        writer = pq.ParquetWriter(tmp, table.schema, **parquet_options(table.schema, ["minhash"]))
                     writer.write_table(table, row_group_size=max(1, table.num_rows))
             finally:
                 if writer is not None:

@@ -65,7 +65,7 @@ def write_signatures(table: pa.Table, path: Path, params: MinHashParams) -> None
     signature_matrix(table.column("minhash"), params.num_perm)  # checks type and width
     kept = table.select([c for c in SIGNATURE_COLUMNS if c in table.column_names])
     metadata = {SIGNATURES_METADATA_KEY: json.dumps(params.sketch_fields(), sort_keys=True).encode()}
-    write_parquet_atomic(Path(path), kept.replace_schema_metadata(metadata))
+    write_parquet_atomic(Path(path), kept.replace_schema_metadata(metadata), raw_columns=["minhash"])
 
 
 def read_signatures(path: Path, params: MinHashParams | None = None) -> pa.Table:

@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +53,27 @@ def write_json_atomic(target: Path, obj: Any) -> None:
     write_bytes_atomic(target, data.encode("utf-8"))
 
 
-def write_parquet_atomic(target: Path, table: pa.Table, *, row_group_size: int = 65536) -> None:
-    """Write ``table`` deterministically: fixed options, zstd, and no column statistics.
+def parquet_options(schema: pa.Schema, raw_columns: Sequence[str] = ()) -> dict[str, Any]:
+    """The writer options of every Parquet file we write: zstd, and no column statistics.
 
     Statistics are off because Parquet stores min/max values in plain text: a column that ever held a
     personal value (a URL with an e-mail address in it, say) would leak it into the footer.
+    ``raw_columns`` (top-level names) hold random-looking values, such as MinHash signatures, that
+    compression and dictionary encoding only slow down: they are stored plain.
     """
+    raw = set(raw_columns)
+    names = schema.names
+    return {
+        "compression": {name: "none" if name in raw else "zstd" for name in names} if raw else "zstd",
+        "use_dictionary": [name for name in names if name not in raw] if raw else True,
+        "write_statistics": False,
+        "store_schema": True,
+    }
+
+
+def write_parquet_atomic(
+    target: Path, table: pa.Table, *, row_group_size: int = 65536, raw_columns: Sequence[str] = ()
+) -> None:
+    """Write ``table`` deterministically with ``parquet_options``; atomic (temp file, rename)."""
     with atomic_path(target) as tmp:
-        pq.write_table(
-            table,
-            tmp,
-            compression="zstd",
-            write_statistics=False,
-            row_group_size=row_group_size,
-            store_schema=True,
-        )
+        pq.write_table(table, tmp, row_group_size=row_group_size, **parquet_options(table.schema, raw_columns))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,21 +184,32 @@ def to_work_batch(batch: pa.RecordBatch, plan: ColumnPlan, *, source: str, shard
     return pa.RecordBatch.from_arrays([columns[f.name] for f in WORK_SCHEMA], schema=WORK_SCHEMA)
 
 
-def _arrow_batches(shard: Shard, batch_size: int) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def _arrow_batches(
+    shard: Shard, batch_size: int
+) -> tuple[pa.Schema, Callable[[list[str]], Iterator[pa.RecordBatch]]]:
+    """The shard's schema, and a function giving its batches with only the named top-level columns
+    (a Parquet file decodes nothing else)."""
     where = str(shard.path)
     try:
         if shard.format == PARQUET:
             pf = pq.ParquetFile(shard.path)
-            return pf.schema_arrow, pf.iter_batches(batch_size=batch_size)
+            return pf.schema_arrow, lambda columns: pf.iter_batches(batch_size=batch_size, columns=columns)
         if shard.format == ARROW_FILE:
             reader = ipc.open_file(pa.memory_map(str(shard.path)))
-            return reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches))
+            return reader.schema, lambda columns: (
+                reader.get_batch(i).select(columns) for i in range(reader.num_record_batches)
+            )
         if shard.format == ARROW_STREAM:
             stream = ipc.open_stream(pa.memory_map(str(shard.path)))
-            return stream.schema, iter(stream)
+            return stream.schema, lambda columns: (b.select(columns) for b in stream)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
         raise FormatError(f"cannot open as {shard.format}: {exc}", path=where) from None
     raise FormatError(f"no Arrow reader for format {shard.format}", path=where)
+
+
+def _top_level(dotted: str, schema: pa.Schema) -> str:
+    """The top-level column a dotted path reads (a top-level name may itself hold dots)."""
+    return dotted if dotted in schema.names else dotted.split(".")[0]
 
 
 def _rebatch(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -209,12 +220,13 @@ def _rebatch(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterator[pa.
 
 
 def read_arrow_shard(shard: Shard, spec: SourceSpec, batch_size: int) -> Iterator[pa.RecordBatch]:
-    schema, batches = _arrow_batches(shard, batch_size)
+    schema, open_batches = _arrow_batches(shard, batch_size)
     partition = dict(shard.partition)
     names = schema_paths(schema) + [k for k in partition if k not in schema.names]
     plan = plan_columns(names, spec, str(shard.path))
+    used = {_top_level(c, schema) for c in (plan.text, *plan.metadata.values()) if c is not None}
     offset = 0
-    it = _rebatch(batches, batch_size)
+    it = _rebatch(open_batches([n for n in schema.names if n in used]), batch_size)
     while True:
         try:
             batch = next(it)
