@@ -50,7 +50,8 @@ class ShardTextFetcher:
                 close()
         self._key, self._open = None, None
 
-    def _text_at(self, key: tuple[str, str], row: int) -> str | None:
+    def _text_at(self, key: tuple[str, str], row: int) -> pa.Scalar | None:
+        """The raw text of ``row`` of the shard ``key``, or None if the shard has no such row."""
         batches, state = self._batches(key, row)
         while state[0] is None or row >= state[1] + state[0].num_rows:
             if state[0] is not None:
@@ -58,14 +59,19 @@ class ShardTextFetcher:
             state[0] = next(batches, None)
             if state[0] is None:
                 return None  # the shard is shorter than the manifest says: leave the pair unverified
-        text = state[0].column("text")[row - state[1]]
-        return normalise_array(pa.array([text.as_py()], pa.large_string()))[0].as_py()
+        return state[0].column("text")[row - state[1]]
 
     def __call__(self, rows: np.ndarray) -> list[str | None]:
-        out: list[str | None] = []
+        raw: list[str | None] = []
         for i in rows.tolist():
             key = (self.source_names[self.source[i]], self.shard_names[self.shard[i]])
-            out.append(self._text_at(key, int(self.row[i])) if key in self.tasks else None)
+            text = self._text_at(key, int(self.row[i])) if key in self.tasks else None
+            raw.append(None if text is None else text.as_py())
+        found = [k for k, text in enumerate(raw) if text is not None]
+        normal = normalise_array(pa.array([raw[k] for k in found], pa.large_string())).to_pylist()
+        out: list[str | None] = [None] * len(raw)
+        for k, text in zip(found, normal, strict=True):
+            out[k] = text
         return out
 
 
