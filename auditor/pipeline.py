@@ -21,9 +21,10 @@ from auditor import __version__
 from auditor.attributes import AttributeSignatures, read_attributes
 from auditor.config import AuditConfig
 from auditor.dedup import write_signatures
-from auditor.engines.local import ProgressFn, ShardResult, ShardTask, run_map
+from auditor.engines.local import ProgressFn, ShardResult, ShardTask, merge_parts, readable_parts, run_map
 from auditor.errors import InputError, UsageError
 from auditor.io.detect import Shard, discover_shards
+from auditor.io.readers import parquet_parts
 from auditor.manifest.writer import (
     SUMMARY,
     Manifest,
@@ -57,6 +58,9 @@ from auditor.stages.rights import RightsStage
 from auditor.textfetch import ShardTextFetcher
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
+# A Parquet file whose row groups hold more rows than this is mapped as several tasks of at least this
+# many rows each (runs of whole row groups), so that one large file uses every worker.
+PART_ROWS = 50_000
 PII_FINDINGS = "pii_findings.parquet"
 
 
@@ -152,7 +156,8 @@ def plan_tasks(config: AuditConfig, skip_bad_files: bool) -> tuple[list[ShardTas
                 found = [Shard(s.path, f"{path.name}/{s.name}", s.format, s.partition) for s in found]
             shards.extend(found)
         for shard in sorted(shards, key=lambda s: s.name):
-            tasks.append(ShardTask(index=len(tasks), source=spec, shard=shard))
+            for part in parquet_parts(shard, PART_ROWS) or [None]:
+                tasks.append(ShardTask(index=len(tasks), source=spec, shard=shard, part=part))
     return tasks, errors
 
 
@@ -188,11 +193,12 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
         results = list(run_map(tasks, builder, workers=options.workers, **common))
     else:
         raise UsageError(f"unknown engine {options.engine!r}; available: local, ray")
+    parts, results = readable_parts(results), merge_parts(results)  # per task; per file
     for r in results:
         if r.error:
             source_errors.setdefault(r.source, []).append(r.error)
 
-    records = survivor_preferences(read_attributes(results))
+    records = survivor_preferences(read_attributes(parts))
     # signatures.parquet first (summary.json, written last, hashes it), in the pass over the
     # signatures that computes their band keys: they are never all in memory.
     out = options.out
@@ -200,7 +206,7 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     (out / SUMMARY).unlink(missing_ok=True)
     banded = None
     if records.num_rows:
-        banded = AttributeSignatures(results, minhash).band_and_write(records, out / SIGNATURES)
+        banded = AttributeSignatures(parts, minhash).band_and_write(records, out / SIGNATURES)
     else:
         write_signatures_first(out, records, minhash)
     fetcher = ShardTextFetcher(records, tasks, batch_size) if minhash.verify else None

@@ -2,7 +2,9 @@
 
 Each shard is read batch by batch, passed through the stages, and its attributes (the stage columns,
 without any text) are written to ``<run_dir>/attributes/<key>.parquet`` (key: a hash of source and
-shard name) next to a completion marker ``<key>.done.json``. A marker names the input file's SHA-256 and the fingerprint of the stages and
+shard name) next to a completion marker ``<key>.done.json``. A Parquet file of several row groups may
+be mapped as several tasks (``ShardPart``: runs of row groups, each with its own attribute file and
+marker), so that one large file keeps every core busy; the attributes do not depend on the split. A marker names the input file's SHA-256 and the fingerprint of the stages and
 their parameters, so a re-run with the same run directory reuses every finished shard: a scan that dies
 resumes where it stopped, and an unchanged shard is never read twice.
 
@@ -18,7 +20,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,7 +29,7 @@ import pyarrow.parquet as pq
 from auditor.config import SourceSpec
 from auditor.errors import AuditorError, InputError
 from auditor.io.atomic import atomic_path, write_json_atomic
-from auditor.io.detect import Shard
+from auditor.io.detect import Shard, ShardPart
 from auditor.io.readers import read_shard
 from auditor.stages.base import TRANSIENT_COLUMNS, Stage
 
@@ -40,6 +42,8 @@ class ShardTask:
     index: int
     source: SourceSpec
     shard: Shard
+    part: ShardPart | None = None  # None: the whole file
+    file_sha256: str | None = None  # known in advance (hashed once for all parts of a file), or None
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class ShardResult:
     attributes: Path | None
     error: str | None = None
     reused: bool = False
+    part: str = ""  # ShardPart.key, or "" for a whole file
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -67,8 +72,14 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 def attributes_path(run_dir: Path, task: ShardTask) -> Path:
     """Where a shard's attributes live: named after (source, shard), so a file never changes owner when
     shards are added or removed between runs."""
-    key = hashlib.sha256(f"{task.source.name}\0{task.shard.name}".encode()).hexdigest()[:24]
+    name = f"{task.source.name}\0{task.shard.name}" + (f"\0{task.part.key}" if task.part else "")
+    key = hashlib.sha256(name.encode()).hexdigest()[:24]
     return run_dir / "attributes" / f"{key}.parquet"
+
+
+def task_key(task: ShardTask) -> tuple[str, str, str]:
+    """(source, shard, part key) of a task, as completion markers name it."""
+    return task.source.name, task.shard.name, task.part.key if task.part else ""
 
 
 def _marker_path(attributes: Path) -> Path:
@@ -86,7 +97,7 @@ def _write_attributes(task: ShardTask, stages: Sequence[Stage], batch_size: int,
     n_records = 0
     with atomic_path(target) as tmp:
         try:
-            for batch in read_shard(task.shard, task.source, batch_size):
+            for batch in read_shard(task.shard, task.source, batch_size, part=task.part):
                 for stage in stages:
                     batch = stage(batch)
                 out = _strip(batch)
@@ -116,7 +127,7 @@ class Finished:
     n_records: int
 
 
-FinishedIndex = dict[tuple[str, str], Finished]
+FinishedIndex = dict[tuple[str, str, str], Finished]
 
 
 def load_finished(run_dirs: Sequence[Path], fingerprint: str) -> FinishedIndex:
@@ -131,7 +142,7 @@ def load_finished(run_dirs: Sequence[Path], fingerprint: str) -> FinishedIndex:
             attributes = marker.with_name(marker.name.removesuffix(".done.json") + ".parquet")
             if done.get("fingerprint") != fingerprint or not attributes.is_file():
                 continue
-            index[(done["source"], done["shard"])] = Finished(
+            index[(done["source"], done["shard"], done.get("part", ""))] = Finished(
                 attributes=attributes, file_sha256=done["file_sha256"], size=done["size"],
                 mtime_ns=done["mtime_ns"], n_records=done["n_records"])
     return index
@@ -144,10 +155,10 @@ def _reusable(task: ShardTask, finished: FinishedIndex, size: int, mtime_ns: int
     do), which keeps a re-scan of an unchanged corpus cheap; otherwise the file is hashed and reused
     only if its content is unchanged.
     """
-    prev = finished.get((task.source.name, task.shard.name))
+    prev = finished.get(task_key(task))
     if prev is not None and prev.size == size and prev.mtime_ns == mtime_ns:
         return prev.file_sha256, prev
-    sha = file_sha256(task.shard.path)
+    sha = task.file_sha256 or file_sha256(task.shard.path)
     if prev is not None and prev.file_sha256 == sha:
         return sha, prev
     return sha, None
@@ -164,10 +175,12 @@ def run_task(task: ShardTask, stages: StageFactory, *, run_dir: Path, fingerprin
     sha, prev = _reusable(task, finished or {}, stat.st_size, stat.st_mtime_ns)
     target = attributes_path(run_dir, task)
     marker = _marker_path(target)
+    part = task.part.key if task.part else ""
     base = {"index": task.index, "source": task.source.name, "shard": task.shard.name,
-            "format": task.shard.format, "file_sha256": sha, "n_bytes": stat.st_size}
+            "format": task.shard.format, "file_sha256": sha, "n_bytes": stat.st_size, "part": part}
     done = {"source": task.source.name, "shard": task.shard.name, "fingerprint": fingerprint,
-            "file_sha256": sha, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+            "file_sha256": sha, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            **({"part": part} if part else {})}
     if prev is not None:
         if prev.attributes.resolve() != target.resolve():
             marker.unlink(missing_ok=True)
@@ -221,7 +234,8 @@ def run_map(tasks: Sequence[ShardTask], factory: StageFactory, *, run_dir: Path,
     """
     (run_dir / "attributes").mkdir(parents=True, exist_ok=True)
     finished = load_finished([run_dir, *previous_runs], fingerprint)
-    if all((t.source.name, t.shard.name) in finished for t in tasks):
+    tasks = hash_split_files(tasks, finished)
+    if all(task_key(t) in finished for t in tasks):
         workers = 1  # nothing (or little) to map: not worth starting a pool
     if workers <= 1 or len(tasks) <= 1:
         built: list[Sequence[Stage]] = []
@@ -248,6 +262,50 @@ def run_map(tasks: Sequence[ShardTask], factory: StageFactory, *, run_dir: Path,
             if progress is not None:
                 progress(result.n_records, result.n_bytes)
             yield result
+
+
+def hash_split_files(tasks: Sequence[ShardTask], finished: FinishedIndex) -> list[ShardTask]:
+    """``tasks``, where a file mapped as several parts carries its SHA-256, computed here once rather
+    than by every part; not when every part can be reused on size and modification time alone."""
+    by_path: dict[Path, list[ShardTask]] = {}
+    for task in tasks:
+        if task.part is not None and task.file_sha256 is None:
+            by_path.setdefault(task.shard.path, []).append(task)
+    known: dict[Path, str] = {}
+    for path, parts in by_path.items():
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # the parts report it
+        prev = [finished.get(task_key(t)) for t in parts]
+        if all(p is not None and (p.size, p.mtime_ns) == (stat.st_size, stat.st_mtime_ns) for p in prev):
+            continue
+        known[path] = file_sha256(path)
+    return [replace(t, file_sha256=known[t.shard.path]) if t.shard.path in known and t.part else t for t in tasks]
+
+
+def merge_parts(results: Sequence[ShardResult]) -> list[ShardResult]:
+    """One result per file (parts of a file are consecutive, in row order; a merged result names no
+    attribute file: read those of ``readable_parts``): records summed; a file with
+    a part that could not be read is unreadable as a whole, as it would be unsplit (its other parts'
+    attributes are dropped too, so the manifest does not depend on the split)."""
+    merged: list[ShardResult] = []
+    for result in results:
+        last = merged[-1] if merged else None
+        if last is not None and (last.source, last.shard) == (result.source, result.shard) and result.part:
+            error = last.error or result.error
+            merged[-1] = replace(last, n_records=0 if error else last.n_records + result.n_records,
+                                 attributes=None, error=error,
+                                 reused=last.reused and result.reused, part="")
+        else:
+            merged.append(replace(result, part="", n_records=0 if result.error else result.n_records))
+    return merged
+
+
+def readable_parts(results: Sequence[ShardResult]) -> list[ShardResult]:
+    """The results whose attributes the reduce step reads: not those of a file with an unreadable part."""
+    bad = {(r.source, r.shard) for r in results if r.error}
+    return [r for r in results if (r.source, r.shard) not in bad]
 
 
 def default_workers() -> int:

@@ -26,6 +26,7 @@ from auditor.engines.local import (
     ShardResult,
     ShardTask,
     StageFactory,
+    hash_split_files,
     load_finished,
     run_task,
 )
@@ -90,7 +91,7 @@ class _ShardMapper:
                 task = self.tasks[int(index)]
                 r = ShardResult(index=task.index, source=task.source.name, shard=task.shard.name,
                                 format=task.shard.format, file_sha256="", n_bytes=0, n_records=0,
-                                attributes=None, error=str(exc))
+                                attributes=None, error=str(exc), part=task.part.key if task.part else "")
                 out["fatal"].append(type(exc).__name__)
             else:
                 out["fatal"].append("")
@@ -114,6 +115,7 @@ def run_map_ray(tasks: Sequence[ShardTask], factory: StageFactory, *, run_dir: P
     if not tasks:
         return []
     finished = load_finished([run_dir, *previous_runs], fingerprint)
+    tasks = hash_split_files(tasks, finished)
     ds = ray.data.from_items([{"index": t.index} for t in tasks], override_num_blocks=len(tasks))
     workers = max(1, int(ray.available_resources().get("CPU", 1)))
     mapped = ds.map_batches(
@@ -136,7 +138,8 @@ def run_map_ray(tasks: Sequence[ShardTask], factory: StageFactory, *, run_dir: P
                              format=task.shard.format, file_sha256=row["file_sha256"],
                              n_bytes=int(row["n_bytes"]), n_records=int(row["n_records"]),
                              attributes=Path(row["attributes"]) if row["attributes"] else None,
-                             error=row["error"] or None, reused=bool(row["reused"]))
+                             error=row["error"] or None, reused=bool(row["reused"]),
+                             part=task.part.key if task.part else "")
         if progress is not None:
             progress(result.n_records, result.n_bytes)
         results.append(result)

@@ -41,6 +41,23 @@ class Shard:
     partition: tuple[tuple[str, str], ...] = ()  # hive `key=value` folders above the file
 
 
+@dataclass(frozen=True)
+class ShardPart:
+    """Row groups ``[row_groups[0], row_groups[1])`` of a Parquet file, whose first row is the file's
+    row ``first_row``: part ``number`` of ``count``."""
+
+    number: int
+    count: int
+    row_groups: tuple[int, int]
+    first_row: int
+
+    @property
+    def key(self) -> str:
+        """Names the part in markers: its place and its row groups (a file split otherwise is another
+        set of parts)."""
+        return f"{self.number + 1}/{self.count} row groups {self.row_groups[0]}-{self.row_groups[1] - 1}"
+
+
 def sniff(path: Path) -> str:
     """The format of ``path``, decided from its first bytes."""
     try:

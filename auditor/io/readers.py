@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from auditor.config import DEFAULT_METADATA_COLUMNS, DEFAULT_TEXT_COLUMNS, METADATA_FIELDS, SourceSpec
 from auditor.errors import ColumnError, FormatError, InputError
-from auditor.io.detect import ARROW_FILE, ARROW_STREAM, JSONL, JSONL_GZ, PARQUET, Shard
+from auditor.io.detect import ARROW_FILE, ARROW_STREAM, JSONL, JSONL_GZ, PARQUET, Shard, ShardPart
 from auditor.stages.base import WORK_SCHEMA
 
 # Metadata fields of a work batch, by the name of the work column they fill.
@@ -185,15 +185,17 @@ def to_work_batch(batch: pa.RecordBatch, plan: ColumnPlan, *, source: str, shard
 
 
 def _arrow_batches(
-    shard: Shard, batch_size: int
+    shard: Shard, batch_size: int, part: ShardPart | None = None
 ) -> tuple[pa.Schema, Callable[[list[str]], Iterator[pa.RecordBatch]]]:
-    """The shard's schema, and a function giving its batches with only the named top-level columns
-    (a Parquet file decodes nothing else)."""
+    """The shard's schema, and a function giving its batches (of ``part``'s row groups only, if given)
+    with only the named top-level columns (a Parquet file decodes nothing else)."""
     where = str(shard.path)
     try:
         if shard.format == PARQUET:
             pf = pq.ParquetFile(shard.path)
-            return pf.schema_arrow, lambda columns: pf.iter_batches(batch_size=batch_size, columns=columns)
+            groups = list(range(*part.row_groups)) if part is not None else None
+            return pf.schema_arrow, lambda columns: pf.iter_batches(
+                batch_size=batch_size, row_groups=groups, columns=columns)
         if shard.format == ARROW_FILE:
             reader = ipc.open_file(pa.memory_map(str(shard.path)))
             return reader.schema, lambda columns: (
@@ -219,13 +221,14 @@ def _rebatch(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterator[pa.
             yield b.slice(start, batch_size)
 
 
-def read_arrow_shard(shard: Shard, spec: SourceSpec, batch_size: int) -> Iterator[pa.RecordBatch]:
-    schema, open_batches = _arrow_batches(shard, batch_size)
+def read_arrow_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPart | None = None
+                     ) -> Iterator[pa.RecordBatch]:
+    schema, open_batches = _arrow_batches(shard, batch_size, part)
     partition = dict(shard.partition)
     names = schema_paths(schema) + [k for k in partition if k not in schema.names]
     plan = plan_columns(names, spec, str(shard.path))
     used = {_top_level(c, schema) for c in (plan.text, *plan.metadata.values()) if c is not None}
-    offset = 0
+    offset = part.first_row if part is not None else 0
     it = _rebatch(open_batches([n for n in schema.names if n in used]), batch_size)
     while True:
         try:
@@ -351,10 +354,39 @@ def _jsonl_batch(buffer: dict[str, list[Any]], spec: SourceSpec, shard: Shard, o
     return to_work_batch(batch, plan, source=spec.name, shard=shard, row_offset=offset)
 
 
-def read_shard(shard: Shard, spec: SourceSpec, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """Work batches of at most ``batch_size`` rows from one shard, rows in input order."""
+def read_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPart | None = None
+               ) -> Iterator[pa.RecordBatch]:
+    """Work batches of at most ``batch_size`` rows from one shard, rows in input order; with ``part``,
+    only its row groups of a Parquet file (rows numbered as in the whole file)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if part is not None and shard.format != PARQUET:
+        raise ValueError(f"only Parquet files are read in parts, not {shard.format}")
     if shard.format in (JSONL, JSONL_GZ):
         return read_jsonl_shard(shard, spec, batch_size)
-    return read_arrow_shard(shard, spec, batch_size)
+    return read_arrow_shard(shard, spec, batch_size, part=part)
+
+
+def parquet_parts(shard: Shard, min_rows: int) -> list[ShardPart]:
+    """Runs of consecutive row groups of a Parquet file with at least ``min_rows`` rows each (the last
+    may have fewer), or [] when the file is one part (or its footer cannot be read: the map step
+    reports that)."""
+    if shard.format != PARQUET:
+        return []
+    try:
+        metadata = pq.ParquetFile(shard.path).metadata
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError):
+        return []
+    runs: list[tuple[int, int, int]] = []  # (first group, end group, first row)
+    start_group, start_row, rows, row = 0, 0, 0, 0
+    for group in range(metadata.num_row_groups):
+        rows += metadata.row_group(group).num_rows
+        row += metadata.row_group(group).num_rows
+        if rows >= min_rows:
+            runs.append((start_group, group + 1, start_row))
+            start_group, start_row, rows = group + 1, row, 0
+    if rows:
+        runs.append((start_group, metadata.num_row_groups, start_row))
+    if len(runs) < 2:
+        return []
+    return [ShardPart(k, len(runs), (a, b), first) for k, (a, b, first) in enumerate(runs)]

@@ -1,0 +1,87 @@
+"""Large Parquet files mapped as several tasks (runs of row groups): the manifest does not depend on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import auditor.pipeline
+from auditor.config import config_from_paths
+from auditor.io.detect import PARQUET, Shard, ShardPart
+from auditor.io.readers import parquet_parts, read_shard
+from auditor.pipeline import ScanOptions, plan_tasks, scan
+
+
+def _texts(n: int) -> list[str]:
+    return [f"document {i} about " + " ".join(f"w{(i * 13 + j) % 991}" for j in range(60))
+            + (f" mail me at person{i}@example.org" if i % 17 == 0 else "") for i in range(n)]
+
+
+def _corpus(folder: Path, *, rows: int = 300, group: int = 50) -> Path:
+    folder.mkdir(parents=True)
+    texts = _texts(rows)
+    texts[120:125] = [texts[3]] * 5  # duplicates across row groups and parts
+    pq.write_table(pa.table({"text": texts, "url": [f"https://example.org/{i}" for i in range(rows)]}),
+                   folder / "big.parquet", row_group_size=group)
+    pq.write_table(pa.table({"text": _texts(20)}), folder / "small.parquet")
+    return folder
+
+
+def test_parquet_parts_are_runs_of_whole_row_groups(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "c")
+    shard = Shard(corpus / "big.parquet", "big.parquet", PARQUET)
+    assert parquet_parts(shard, 100) == [ShardPart(0, 3, (0, 2), 0), ShardPart(1, 3, (2, 4), 100),
+                                         ShardPart(2, 3, (4, 6), 200)]
+    assert parquet_parts(shard, 120) == [ShardPart(0, 2, (0, 3), 0), ShardPart(1, 2, (3, 6), 150)]
+    assert parquet_parts(shard, 300) == [] and parquet_parts(shard, 10_000) == []
+    assert parquet_parts(Shard(corpus / "small.parquet", "small.parquet", PARQUET), 1) == []
+    # A part's rows keep their numbers in the whole file.
+    spec = config_from_paths([corpus]).sources[0]
+    rows = [r for b in read_shard(shard, spec, 7, part=ShardPart(1, 3, (2, 4), 100)) for r in b.column("row").to_pylist()]
+    assert rows == list(range(100, 200))
+
+
+def test_split_scan_equals_whole_file_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = _corpus(tmp_path / "c")
+    config = config_from_paths([corpus])
+    whole = scan(config, ScanOptions(out=tmp_path / "whole"))
+    monkeypatch.setattr(auditor.pipeline, "PART_ROWS", 100)
+    tasks, _ = plan_tasks(config, skip_bad_files=False)
+    assert [t.part.number if t.part else None for t in tasks] == [0, 1, 2, None]
+    split = scan(config, ScanOptions(out=tmp_path / "split", workers=2))
+    for name in ("records.parquet", "sources.parquet", "shards.parquet"):
+        assert (tmp_path / "split" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    assert pq.read_table(tmp_path / "split" / "signatures.parquet").equals(
+        pq.read_table(tmp_path / "whole" / "signatures.parquet"))
+    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("whole", "split")]
+    for key in ("inputs", "totals", "merkle", "dedup"):
+        assert summaries[0][key] == summaries[1][key], key
+    assert len(split.shards) == len(whole.shards) == 2 and split.shards[0].n_records == 300
+    assert summaries[1]["dedup"]["exact_duplicates"] >= 5
+    # Every part is reused by a re-run: four attribute files, none mapped again.
+    again = scan(config, ScanOptions(out=tmp_path / "split", workers=2))
+    assert all(r.reused for r in again.shards)
+    assert len(list((tmp_path / "split" / ".run" / "attributes").glob("*.done.json"))) == 4
+
+
+def test_a_bad_part_makes_the_whole_file_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    texts = [t.encode() for t in _texts(300)]
+    texts[250] = b"\xff\xfe not UTF-8"
+    pq.write_table(pa.table({"text": pa.array(texts, pa.binary())}), corpus / "big.parquet", row_group_size=50)
+    pq.write_table(pa.table({"text": _texts(20)}), corpus / "small.parquet")
+    config = config_from_paths([corpus])
+    outputs = {}
+    for label, part_rows in (("whole", 10**9), ("split", 100)):
+        monkeypatch.setattr(auditor.pipeline, "PART_ROWS", part_rows)
+        result = scan(config, ScanOptions(out=tmp_path / label, on_error="skip-file"))
+        assert [r.shard for r in result.shards if r.error] == ["big.parquet"]
+        assert "row 250" in result.shards[0].error
+        outputs[label] = (tmp_path / label / "records.parquet").read_bytes()
+    assert outputs["whole"] == outputs["split"]
+    assert pq.read_table(tmp_path / "split" / "records.parquet").num_rows == 20
