@@ -242,3 +242,37 @@ def test_a_short_work_quoted_whole_is_found_with_the_full_grid(pad: int) -> None
     record = normalise_text(f"{'x' * pad} some words before it. {short} and after")
     cands = index.candidates(pa.array([record], pa.large_string()), index.plan(500, 0.8))
     assert (0, 1) in set(zip(cands.doc.tolist(), cands.work.tolist(), strict=True))
+
+
+def python_window_hash(window: bytes) -> int:
+    """The scheme's hash of one 32-byte window, in plain integers (the ``windows`` docstring)."""
+    mod = 2**64
+    p = 0x9E3779B97F4A7C15
+    w = [int.from_bytes(window[i:i + 8], "little") for i in range(0, WINDOW_BYTES, 8)]
+    h = (((w[0] * p + w[1]) * p + w[2]) * p + w[3]) % mod
+    h ^= h >> 30
+    h = h * 0xBF58476D1CE4E5B9 % mod
+    h ^= h >> 27
+    h = h * 0x94D049BB133111EB % mod
+    return h ^ (h >> 31)
+
+
+@given(texts=st.lists(st.one_of(st.none(), WORDS.map(" ".join)), min_size=1, max_size=5))
+@settings(max_examples=40, deadline=None)
+def test_window_hashes_equal_the_plain_integer_scheme(texts: list[str | None]) -> None:
+    doc, pos, hashes = text_windows(pa.array(texts, pa.large_string()))
+    for d, p, h in zip(doc.tolist(), pos.tolist(), hashes.tolist(), strict=True):
+        text = texts[d]
+        assert text is not None
+        assert h == python_window_hash(text.encode("utf-8")[p:p + WINDOW_BYTES])
+
+
+@given(texts=st.lists(st.one_of(st.none(), WORDS.map(" ".join)), max_size=6))
+@settings(max_examples=50, deadline=None)
+def test_token_starts_are_sorted_and_fitting_keeps_whole_windows(texts: list[str | None]) -> None:
+    data, begin, end = text_buffer(pa.array(texts, pa.string()))
+    every = token_starts(data, begin, end)
+    assert (np.diff(every) > 0).all()
+    inside = [int(s) for s in every.tolist()
+              if any(b <= s and s + WINDOW_BYTES <= e for b, e in zip(begin.tolist(), end.tolist(), strict=True))]
+    assert token_starts(data, begin, end, fitting=True).tolist() == inside

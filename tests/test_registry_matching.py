@@ -229,3 +229,23 @@ def test_matched_windows_merge_across_a_gap_of_at_most_window_plus_gap_bytes(reg
     (match,) = match_record(text, [0], registries.work_index, MatchParams())
     assert len(match.spans) == n_spans
     assert [(m.work, m.kind, m.score, m.spans) for m in [match]] == reference(text, [0], registries, MatchParams())
+
+
+def test_a_batch_mixing_fast_slow_null_and_empty_records_equals_one_by_one(registries: Registries) -> None:
+    """Records mapped back all at once (ASCII) and one by one (not ASCII), with null and empty
+    records in between, get what each gets alone."""
+    quote = " ".join(WORKS["EN"].split()[700:820])
+    texts = [f"{prose(30, 40)} {quote} {prose(31, 40)}", None, "", f"Intro:\n\t{quote.upper()}  end",
+             f"前言 {WORKS['ZH'][200:900]}", f"{prose(32, 20)}  {quote}", "   ", f"ﬁne {quote} ﬁn"]
+    index, params = registries.work_index, MatchParams()
+    every = list(range(len(registries.works)))
+    docs = np.repeat(np.arange(len(texts)), len(every))
+    cands = Candidates(docs, np.tile(every, len(texts)), np.zeros(len(docs), np.int64))
+    norm = pa.array([None if t is None else normalise_text(t) for t in texts], pa.large_string())
+    found = match_batch(pa.array(texts, pa.large_string()), norm, cands, index, params)
+    assert sorted(found) == [0, 3, 4, 5, 7]
+    for i, text in enumerate(texts):
+        alone = [] if not text else [(m.work, m.kind, m.score, m.spans) for m in match_record(text, every, index, params)]
+        assert [(m.work, m.kind, m.score, m.spans) for m in found.get(i, [])] == alone
+        if text:
+            assert alone == reference(text, every, registries, params)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.registry.urls import HostIndex, parse_url_rule, registrable_domain, split_url
+from auditor.registry.urls import (
+    HostIndex,
+    normalise_host,
+    parse_url_rule,
+    quick_host,
+    registrable_domain,
+    split_url,
+    url_hosts,
+)
 
 SPLITS = [
     ("https://News.Example.co.uk/a/b?x=1#frag", ("news.example.co.uk", "/a/b?x=1")),
@@ -86,3 +95,52 @@ def test_subdomains_always_belong_to_their_domain(sub: list[str], name: str, pat
     rule = parse_url_rule(domain)
     assert rule.matches(host, "/" + path)
     assert not rule.matches("x" + host, "/" + path) or sub  # a longer label is another domain
+
+
+def host_reference(url: str | None) -> str | None:
+    """What ``url_hosts`` gives one URL: the bytes after the first "://" up to the next "/" when
+    the URL's first "/" opens it, else ``quick_host``; an empty host is none."""
+    if url is None:
+        return None
+    sep = url.find("://")
+    if sep > 0 and url.find("/") == sep + 1:
+        raw = url[sep + 3:].split("/", 1)[0]
+        host = normalise_host(raw.split("?", 1)[0].split("#", 1)[0])
+    else:
+        host = quick_host(url)
+    return host or None
+
+
+url_text = st.tuples(
+    st.sampled_from(["https://", "HTTP://", "a+b://", "://", "x:/", ":///", " http://", "", "//"]),
+    st.sampled_from(["", "user@", "u:p@"]),
+    st.sampled_from(["example.com", "Example.COM", "ex.com:8080", "ex.com.", "[::1]:80", "ex.com?q=1", "ex.com#f",
+                     "ünï.com", "", "a b.com", "ex.com\t", "x\x0bq.com", "sub.site1.example", "EX.com:"]),
+    st.sampled_from(["", "/", "/a/b", "?x=/y", "#/z", "/h3/p", "//double", "://again/x"])).map("".join)
+
+
+@given(urls=st.lists(st.one_of(st.none(), url_text), max_size=25), large=st.booleans(), cut=st.integers(0, 3),
+       chunked=st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_url_hosts_equal_the_per_row_reference(urls: list[str | None], large: bool, cut: int, chunked: bool) -> None:
+    array: pa.Array | pa.ChunkedArray = pa.array(urls, pa.large_string() if large else pa.string())
+    array = array.slice(min(cut, len(urls)))
+    expected = [host_reference(u) for u in urls[min(cut, len(urls)):]]
+    if chunked:
+        array = pa.chunked_array([array, array], type=array.type)
+        expected = expected * 2
+    index, hosts = url_hosts(array)
+    assert len(set(hosts)) == len(hosts)
+    assert [hosts[i] if i >= 0 else None for i in index.tolist()] == expected
+
+
+def test_url_hosts_of_the_same_array_again_is_an_independent_copy() -> None:
+    urls = pa.array(["https://a.example/x", "https://b.example/y", None, "c.example/z"])
+    index, hosts = url_hosts(urls)
+    index[:] = 0
+    hosts.append("mutated")
+    again, again_hosts = url_hosts(pa.RecordBatch.from_arrays([urls], names=["url"]).column(0))  # same buffers
+    assert [again_hosts[i] if i >= 0 else None for i in again.tolist()] == ["a.example", "b.example", None,
+                                                                           "c.example"]
+    other, other_hosts = url_hosts(pa.array(["https://d.example/"]))  # new data: computed afresh
+    assert [other_hosts[i] for i in other.tolist()] == ["d.example"]

@@ -252,3 +252,58 @@ def test_stage_only_adds_columns(registries: Registries, texts: list[str | None]
     for text, spans in zip(texts, out.column("rights_spans").to_pylist(), strict=True):
         for span in spans:
             assert text is not None and 0 <= span["start"] < span["end"] <= len(text)
+
+
+def holder_reference(registries: Registries, url: str | None) -> list[tuple[str, str]]:
+    """The holder entries of one URL, written plainly: a URL whose host (as ``url_hosts`` finds it)
+    is in a registrable domain with holder rules is parsed with split_url, then every rule covering
+    the host whose path prefix the path has counts, holders in rule order, each holder once."""
+    from auditor.registry.urls import HostIndex, registrable_domain, split_url, url_hosts
+
+    index = HostIndex((rule, holder) for holder in registries.holders for rule in holder.rules)
+    at, hosts = url_hosts(pa.array([url], pa.string()))
+    if at[0] < 0 or registrable_domain(hosts[at[0]]) not in index.domains():
+        return []
+    parts = split_url(url) if url else None
+    if parts is None:
+        return []
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for _, holder in index.match(*parts):
+        if holder.name not in seen:
+            seen.add(holder.name)
+            out.append((holder.name, "holder-domain"))
+            if holder.terms == "licensed":
+                out.append((holder.name, "licensed"))
+    return out
+
+
+url_parts = st.tuples(
+    st.sampled_from(["https://", "http://", "HTTP://", "svn+ssh://", " https://", "ht tp://", "", "//", "x:/"]),
+    st.sampled_from(["", "user@", "a:b@"]),
+    st.sampled_from(["news.example.co.uk", "www.example.com", "example.com", "Example.COM", "shop.partner.example",
+                     "partner.example.", "badexample.co.uk", "other.org", "example.com:8080", "exämple.com", ""]),
+    st.sampled_from(["", "/", "/news/", "/news/today", "/newsroom", "?q=1/news/", "#/news/", "/a?b#c", "/news/ ",
+                     "/news/#x", "/Ünï"]))
+
+
+@given(urls=st.lists(st.one_of(st.none(), url_parts.map("".join)), min_size=1, max_size=30))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_holder_entries_equal_the_plain_reference(registries: Registries, urls: list[str | None]) -> None:
+    """Whole-domain rules take the vectorised path, path rules the per-URL one: both as split_url."""
+    out = run(registries, ["short text"] * len(urls), urls)
+    for i, url in enumerate(urls):
+        assert work_entries(out, i) == holder_reference(registries, url), url
+
+
+@pytest.mark.parametrize(("texts", "ascii_only"), [
+    (["plain ascii text", None, ""], True),
+    (["plain ascii text", "数据治理"], False),
+    (["café"], False),
+])
+def test_ascii_batches_are_told_from_n_chars(texts: list[str | None], ascii_only: bool) -> None:
+    from auditor.stages.rights import _ascii_texts
+
+    batch = NormaliseStage()(pa.RecordBatch.from_pydict({"text": pa.array(texts, pa.large_string())}))
+    assert _ascii_texts(batch) is ascii_only
+    assert _ascii_texts(batch.drop_columns(["n_chars"])) is False  # cannot tell: read the bytes

@@ -23,7 +23,7 @@ Memory: 16 bytes per indexed window (key 8, owner 4, owner pointer 4), plus the 
 directory (sized in powers of two: 4 to 8 and 2 to 4 bytes per window); 178 MB for the bench's 8
 million windows (1,000 works of 50 KB), built in about a second.
 
-``candidates`` takes a batch of normal-form texts, looks up their probe windows (``windows.probe_starts``)
+``candidates`` takes a batch of normal-form texts, looks up their probe windows (``windows.probe_grid``)
 and returns the (record, work) pairs with at least the work's minimum of hits. The minimum is
 ``prefilter_hits`` (2) for a work long enough that a qualifying passage is guaranteed that many
 probe hits; for a shorter work it is what the guarantee gives, and at least 1.
@@ -42,7 +42,8 @@ from auditor.registry.windows import (
     PROBE_REACH,
     PROBE_STRIDE,
     WINDOW_BYTES,
-    probe_starts,
+    has_cjk_bytes,
+    probe_grid,
     run_lengths,
     text_bytes,
     unfinalise,
@@ -160,24 +161,29 @@ class WorkIndex:
         coarse = self.guaranteed_hits(qualify, SCREEN_FACTOR * self.stride)
         return ProbePlan(np.clip(fine, 1, self.prefilter_hits), bool(np.all((coarse >= 1) | (fine == 0))))
 
-    def candidates(self, norm: pa.Array | pa.ChunkedArray, plan: ProbePlan | None = None) -> Candidates:
+    def candidates(self, norm: pa.Array | pa.ChunkedArray, plan: ProbePlan | None = None, *,
+                   ascii_only: bool = False) -> Candidates:
         """Pairs (record, work) whose probe hits reach the work's minimum; vectorised. With
         screening, the grid points of odd rank are probed only in records that hit some work on
         the even ones (whose hits then count too): the hits of a candidate are those of the full
-        grid, at half the cost for the records that hit nothing."""
+        grid, at half the cost for the records that hit nothing. ``ascii_only``: the caller knows
+        that the texts are ASCII (no byte starts a 3- or 4-byte character), which saves reading
+        them all once to find out."""
         plan = plan or self.default_plan
         empty = Candidates(_EMPTY_INT, _EMPTY_INT, _EMPTY_INT)
         if self.n_works == 0 or len(self.keys) == 0:
             return empty
         data, begin, end = text_bytes(norm)
+        cjk = not ascii_only and has_cjk_bytes(data)  # once per batch: both passes read the same buffer
         if not plan.screen:
-            doc, works = self._probe_hits(data, begin, end, stride=self.stride, phase=self.stride, head=True)
+            doc, works = self._probe_hits(data, begin, end, stride=self.stride, phase=self.stride, head=True,
+                                          cjk=cjk)
         else:
             coarse = SCREEN_FACTOR * self.stride
-            doc, works = self._probe_hits(data, begin, end, stride=coarse, phase=coarse, head=True)
+            doc, works = self._probe_hits(data, begin, end, stride=coarse, phase=coarse, head=True, cjk=cjk)
             rows = run_lengths(doc)
             more_doc, more_works = self._probe_hits(data, begin[rows], end[rows], stride=coarse,
-                                                    phase=self.stride, head=False)
+                                                    phase=self.stride, head=False, cjk=cjk)
             doc, works = np.concatenate([doc, rows[more_doc]]), np.concatenate([works, more_works])
         if len(doc) == 0:
             return empty
@@ -187,25 +193,34 @@ class WorkIndex:
         return Candidates(pdoc[keep], pwork[keep], hits[keep])
 
     def _probe_hits(self, data: np.ndarray, begin: np.ndarray, end: np.ndarray, *, stride: int, phase: int,
-                    head: bool) -> tuple[np.ndarray, np.ndarray]:
+                    head: bool, cjk: bool) -> tuple[np.ndarray, np.ndarray]:
         """(doc, work) for every probe window found in the index and every work it belongs to."""
-        doc, starts = probe_starts(data, begin, end, stride=stride, reach=self.reach, phase=phase, head=head)
+        counts, starts, dropped = probe_grid(data, begin, end, stride=stride, reach=self.reach, phase=phase,
+                                             head=head, cjk=cjk)
         if len(starts) == 0:
             return _EMPTY_INT, _EMPTY_INT
         h = window_polys(data, starts)
-        h &= self._key_mask
-        sel = self._maybe(h)
-        loc = self._find(h[sel])
-        found = loc >= 0
-        doc, loc = doc[sel[found]], loc[found]
+        sel = self._maybe(h)  # the bitmap reads top bits only: the key mask can wait
+        if len(dropped):
+            sel = sel[~np.isin(sel, dropped)]
+        found = h[sel]
+        found &= self._key_mask
+        loc = self._find(found)
+        hit = loc >= 0
+        sel, loc = sel[hit], loc[hit]
         probe, works = self._expand(loc, self.owner_ptr, self.owners)
-        return doc[probe], works
+        # The text of each probe found, from the probes per text (few are found).
+        return np.searchsorted(np.cumsum(counts), sel[probe], side="right"), works
 
     def _maybe(self, h: np.ndarray) -> np.ndarray:
         """Indices of the hashes whose bitmap bit is set (all indexed hashes, and ~3% of others)."""
         slot = h >> self._bit_shift
-        bit = (self.bits[(slot >> np.uint64(3)).astype(np.intp)] >> (slot & np.uint64(7)).astype(np.uint8)) & 1
-        return np.flatnonzero(bit)
+        byte = self.bits[(slot >> np.uint64(3)).view(np.int64)]
+        low = slot.astype(np.uint8)  # the low byte: its low 3 bits are the bit's index in its byte
+        low &= 7
+        byte >>= low
+        byte &= 1
+        return np.flatnonzero(byte)
 
     def _find(self, h: np.ndarray) -> np.ndarray:
         """Position of each hash in ``keys``, -1 if absent: a scan of its directory bucket, one

@@ -19,24 +19,32 @@ at once:
   never qualify.
 
 Spans are reported as character (code point) offsets into the raw record text, end exclusive. Only
-matched records are mapped back to their raw text: single-spaced ASCII text keeps every offset;
-otherwise ``map_normal_form`` normalises the text piece by piece (each run of non-space
-characters) so that every character of the normal form maps back, and if that piecewise normal
-form differs from the record's ``norm_text``, the record is compared again on it so that the
-offsets are exact.
+matched records are mapped back to their raw text, piece by piece (each run of non-space
+characters, normalised on its own, see ``map_normal_form``): the ASCII records whose ``norm_text``
+has the length of that piecewise normal form all at once, over their bytes (``_AsciiPieces``: a
+piece of ASCII text keeps its length); any other record by itself, and if its piecewise normal
+form differs from its ``norm_text``, the record is compared again on it so that the offsets are
+exact.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 
 from auditor.registry.index import DEFAULT_QUALIFY_BYTES, DEFAULT_SHORT_WORK_SHARE, Candidates, WorkIndex
-from auditor.registry.windows import WINDOW_BYTES, buffer_windows, rows_buffer, sorted_unique, text_bytes
+from auditor.registry.windows import (
+    WINDOW_BYTES,
+    buffer_windows,
+    rows_buffer,
+    run_lengths,
+    sorted_unique,
+    text_bytes,
+)
 from auditor.stages.normalise import normalise_text
 
 _NON_SPACE = re.compile(r"\S+")
@@ -108,6 +116,34 @@ _ASCII_SPACE = np.zeros(256, dtype=bool)
 _ASCII_SPACE[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20]] = True
 
 
+def _not_ascii_space(data: np.ndarray) -> np.ndarray:
+    """Per byte, not one of ``_ASCII_SPACE`` (comparisons: faster than a table lookup)."""
+    space = data == 0x20
+    space |= (data - np.uint8(0x09)) <= 4  # \t \n \v \f \r (uint8 arithmetic wraps below)
+    space |= (data - np.uint8(0x1C)) <= 3  # the separators 0x1C-0x1F
+    return ~space
+
+
+def _spaced_out(data: np.ndarray, begin: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bytes, begin, end) of texts copied end to end with a space before, between and after
+    them (nothing else: no bytes of null rows)."""
+    lengths = end - begin
+    new_begin = np.cumsum(lengths + 1) - lengths
+    out = np.full(int(new_begin[-1] + lengths[-1]) + 1 if len(lengths) else 1, 0x20, dtype=np.uint8)
+    for b, e, at in zip(begin.tolist(), end.tolist(), new_begin.tolist(), strict=True):
+        out[at:at + e - b] = data[b:e]
+    return out, new_begin, new_begin + lengths
+
+
+def _ascii_rows(data: np.ndarray, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Per text laid out end to end in ``data`` (no gaps), whether all its bytes are ASCII."""
+    out = np.ones(len(begin), dtype=bool)
+    filled = np.flatnonzero(end > begin)
+    if len(filled):
+        out[filled] = np.maximum.reduceat(data[: int(end[filled[-1]])], begin[filled]) < 0x80
+    return out
+
+
 def map_normal_form(text: str, norm: str | None = None) -> MappedText:
     """The normal form of ``text`` (as ``normalise_text``, applied to each run of non-space
     characters) with the raw offsets of every run. ``norm``: the normal form if already known (used
@@ -118,7 +154,7 @@ def map_normal_form(text: str, norm: str | None = None) -> MappedText:
         edges = np.diff(np.concatenate(([False], word, [False])).astype(np.int8))
         rs, rend = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         lengths = rend - rs
-        ns = np.concatenate(([0], np.cumsum(lengths + 1)[:-1])).astype(np.int64)
+        ns = (np.cumsum(lengths + 1) - (lengths + 1)).astype(np.int64)  # no piece: none (all spaces)
         size = int(ns[-1] + lengths[-1]) if len(ns) else 0
         if norm is None or len(norm) != size or not norm.isascii():
             norm = " ".join(text.lower().split())
@@ -155,36 +191,132 @@ def compare_pairs(norm: pa.Array | pa.ChunkedArray, docs: np.ndarray, works: np.
                   params: MatchParams) -> list[PairMatch]:
     """Compare each pair (``norm[docs[i]]``, work ``works[i]``) exactly; return those that qualify,
     ordered by doc then work. One sorted search per pair, the rest vectorised over all pairs."""
+    pairs = _compare(norm, docs, works, index, params)
+    kinds = pairs.kinds()
+    return [PairMatch(doc=d, work=w, kind=k, score=sc, starts=pairs.starts[a:b], ends=pairs.ends[a:b])
+            for d, w, k, sc, a, b in zip(pairs.doc.tolist(), pairs.work.tolist(), kinds, pairs.score.tolist(),
+                                         pairs.span_ptr[:-1].tolist(), pairs.span_ptr[1:].tolist(), strict=True)]
+
+
+@dataclass(frozen=True)
+class BatchMatches:
+    """Qualifying (record, work) pairs of a batch, columnar and ordered by record then work: match
+    ``i`` has spans ``starts[span_ptr[i]:span_ptr[i + 1]]`` (and ``ends``), as normal-form byte
+    offsets (``_compare``) or raw-text character offsets (``match_columns``)."""
+
+    doc: np.ndarray  # int64 row of the batch
+    work: np.ndarray  # int64 index into the index's works
+    near: np.ndarray  # bool: work-near-duplicate, else work-excerpt
+    score: np.ndarray  # float64, rounded to 6 decimal places
+    span_ptr: np.ndarray  # int64, len(doc) + 1
+    starts: np.ndarray  # int64
+    ends: np.ndarray  # int64
+
+    @classmethod
+    def empty(cls) -> BatchMatches:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, none, np.zeros(0, dtype=bool), np.zeros(0), np.zeros(1, dtype=np.int64), none, none)
+
+    def kinds(self) -> list[str]:
+        return ["work-near-duplicate" if n else "work-excerpt" for n in self.near.tolist()]
+
+    def take(self, order: np.ndarray) -> BatchMatches:
+        """The matches ``order`` (indices), in that order, with their spans."""
+        counts = np.diff(self.span_ptr)[order]
+        spans = concat_ranges(self.span_ptr[:-1][order], counts)
+        ptr = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        return BatchMatches(self.doc[order], self.work[order], self.near[order], self.score[order], ptr,
+                            self.starts[spans], self.ends[spans])
+
+    @classmethod
+    def concat(cls, parts: Sequence[BatchMatches]) -> BatchMatches:
+        """All matches of ``parts`` (spans included), ordered by record, stably."""
+        if not parts:
+            return cls.empty()
+        counts = np.concatenate([np.diff(p.span_ptr) for p in parts])
+        ptr = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        joined = cls(*(np.concatenate([getattr(p, name) for p in parts])
+                       for name in ("doc", "work", "near", "score")), ptr,
+                     np.concatenate([p.starts for p in parts]), np.concatenate([p.ends for p in parts]))
+        return joined.take(np.argsort(joined.doc, kind="stable"))
+
+    def by_row(self) -> dict[int, list[WorkMatch]]:
+        """The matches as ``WorkMatch`` objects by row (spans as they are stored)."""
+        found: dict[int, list[WorkMatch]] = {}
+        starts, ends = self.starts.tolist(), self.ends.tolist()
+        for d, w, k, sc, a, b in zip(self.doc.tolist(), self.work.tolist(), self.kinds(), self.score.tolist(),
+                                     self.span_ptr[:-1].tolist(), self.span_ptr[1:].tolist(), strict=True):
+            found.setdefault(d, []).append(WorkMatch(work=w, kind=k, score=sc,
+                                                     spans=tuple(zip(starts[a:b], ends[a:b], strict=True))))
+        return found
+
+
+def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``starts[i] + arange(counts[i])`` for every i, concatenated (int64)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    out = np.arange(total, dtype=np.int64)
+    if total:
+        out += np.repeat(np.asarray(starts, dtype=np.int64) - (np.cumsum(counts) - counts), counts)
+    return out
+
+
+def _hash_order(hashes: np.ndarray, doc: np.ndarray, n_docs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, hashes[order]) with the hashes of each text (``doc``, ascending) in ascending order
+    of their top bits, the texts in turn: one sort of the hashes with their text above and their
+    index below (several times faster than an argsort per text). Hashes of a text that agree on
+    the top bits may stay out of order, which only slows their search."""
+    doc_bits = max(1, (n_docs - 1).bit_length())
+    low = max(1, (len(hashes) - 1).bit_length())
+    mask = np.uint64((1 << low) - 1)
+    keyed = hashes >> np.uint64(doc_bits)
+    keyed &= ~mask
+    keyed |= np.arange(len(hashes), dtype=np.uint64)
+    keyed |= doc.astype(np.uint64) << np.uint64(64 - doc_bits)
+    keyed.sort()
+    keyed &= mask
+    order = keyed.view(np.int64)
+    return order, hashes[order]
+
+
+def _compare(norm: pa.Array | pa.ChunkedArray, docs: np.ndarray, works: np.ndarray, index: WorkIndex,
+             params: MatchParams) -> BatchMatches:
+    """``compare_pairs``, columnar: spans as normal-form byte offsets."""
     if len(docs) == 0:
-        return []
+        return BatchMatches.empty()
     udocs, inv = np.unique(np.asarray(docs, dtype=np.int64), return_inverse=True)
     cdoc, pos, h = buffer_windows(*rows_buffer(*text_bytes(norm), udocs))
     if len(h) == 0:
-        return []
+        return BatchMatches.empty()
     nw = index.n_works
     n_win = np.bincount(cdoc, minlength=len(udocs))
     bounds = np.searchsorted(cdoc, np.arange(len(udocs) + 1))
     # The windows of each pair's record found in its work, ordered by pair then position: one
     # search of the record's sorted hashes in the work's sorted windows per pair.
     found_idx: list[np.ndarray] = []
-    found_code: list[np.ndarray] = []
-    last, order, ordered = -1, h[:0], h[:0]
+    found_code: list[int] = []
+    found_len: list[int] = []
+    order_all, ordered_all = _hash_order(h, cdoc, len(udocs))
+    edges = bounds.tolist()
     for d, w in sorted(set(zip(inv.tolist(), np.asarray(works).tolist(), strict=True))):
-        if d != last:
-            last = d
-            order = np.argsort(h[bounds[d]:bounds[d + 1]])
-            ordered = h[bounds[d]:bounds[d + 1]][order]
+        order, ordered = order_all[edges[d]:edges[d + 1]], ordered_all[edges[d]:edges[d + 1]]
         windows = index.work_windows[w]
         if len(ordered) == 0 or len(windows) == 0:
             continue
-        at = np.minimum(np.searchsorted(windows, ordered), len(windows) - 1)
-        hit = np.sort(order[windows[at] == ordered])
+        at = np.searchsorted(windows, ordered)
+        np.minimum(at, len(windows) - 1, out=at)
+        hit = order[windows[at] == ordered]
         if len(hit):
-            found_idx.append(hit + bounds[d])
-            found_code.append(np.full(len(hit), d * nw + w, dtype=np.int64))
+            hit.sort()
+            found_idx.append(hit)
+            found_code.append(d * nw + w)
+            found_len.append(len(hit))
     if not found_idx:
-        return []
-    widx, code = np.concatenate(found_idx), np.concatenate(found_code)
+        return BatchMatches.empty()
+    widx = np.concatenate(found_idx)
+    code = np.repeat(np.array(found_code, dtype=np.int64), found_len)
     p = pos[widx]
     new_pair = _run_starts(code)
     pair_first = np.flatnonzero(new_pair)
@@ -218,47 +350,127 @@ def compare_pairs(norm: pa.Array | pa.ChunkedArray, docs: np.ndarray, works: np.
     near = jaccard >= params.near_duplicate
     excerpt = ~near & (longest >= qualify)
     score = np.where(near, jaccard, inside / np.maximum(records, 1))
-    out: list[PairMatch] = []
-    bounds = np.append(pair_spans, len(s_pair))
-    for i in np.flatnonzero(near | excerpt).tolist():
-        sl = slice(int(bounds[i]), int(bounds[i + 1]))
-        kept = s_keep[sl]
-        out.append(PairMatch(doc=int(udocs[pdoc[i]]), work=int(pwork[i]),
-                             kind="work-near-duplicate" if near[i] else "work-excerpt",
-                             score=round(float(score[i]), 6), starts=s_start[sl][kept], ends=s_end[sl][kept]))
-    return out
+    chosen = near | excerpt
+    keep = s_keep & chosen[s_pair]
+    sel = np.flatnonzero(chosen)
+    ptr = np.zeros(len(sel) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(s_pair[keep], minlength=len(chosen))[sel], out=ptr[1:])
+    return BatchMatches(doc=udocs[pdoc[sel]], work=pwork[sel], near=near[sel],
+                        score=np.array([round(x, 6) for x in score[sel].tolist()], dtype=np.float64),
+                        span_ptr=ptr, starts=s_start[keep], ends=s_end[keep])
 
 
 def match_batch(texts: pa.Array | pa.ChunkedArray, norm: pa.Array | pa.ChunkedArray, cands: Candidates,
                 index: WorkIndex, params: MatchParams) -> dict[int, list[WorkMatch]]:
     """Matches of the candidate pairs of a batch, by row, with raw-text spans."""
+    return match_columns(texts, norm, cands, index, params).by_row()
+
+
+def match_columns(texts: pa.Array | pa.ChunkedArray, norm: pa.Array | pa.ChunkedArray, cands: Candidates,
+                  index: WorkIndex, params: MatchParams) -> BatchMatches:
+    """``match_batch``, columnar, spans as raw-text character offsets. A record with an empty or
+    null text has no match. A record whose text is ASCII and whose ``norm_text`` has the length of
+    its piecewise normal form (``map_normal_form``, which then takes ``norm_text`` as it is) is
+    mapped back with all such records at once (``_AsciiPieces``); any other one by itself."""
     if len(cands.doc) == 0:
-        return {}
-    found: dict[int, list[WorkMatch]] = {}
-    by_doc = _by_doc(compare_pairs(norm, cands.doc, cands.work, index, params))
-    rows = pa.array(list(by_doc), pa.int64())
-    for (doc, pairs), text, known in zip(by_doc.items(), texts.take(rows).to_pylist(),
-                                          norm.take(rows).to_pylist(), strict=True):
-        if not text:
-            continue
-        if text.isascii() and _single_spaced(known) and known == text.lower():
-            # Its own normal form but for case: every character keeps its offset (an end just
-            # after a space moves back before it, as in ``MappedText.raw_offset``).
-            matches = [WorkMatch(work=m.work, kind=m.kind, score=m.score,
-                                 spans=tuple((s, e - (known[e - 1] == " ")) for s, e in
-                                             zip(m.starts.tolist(), np.minimum(m.ends, len(known)).tolist(),
-                                                 strict=True))) for m in pairs]
-        else:
-            mapped = map_normal_form(text, known)
-            if mapped.norm != known:  # compare on the piecewise normal form the offsets refer to
-                works = cands.work[cands.doc == doc]
-                pairs = compare_pairs(pa.array([mapped.norm], pa.large_string()),
-                                      np.zeros(len(works), np.int64), works, index, params)
-            matches = [WorkMatch(work=m.work, kind=m.kind, score=m.score,
-                                 spans=_raw_spans(mapped, m.starts, m.ends)) for m in pairs]
-        if matches:
-            found[doc] = matches
-    return found
+        return BatchMatches.empty()
+    pairs = _compare(norm, cands.doc, cands.work, index, params)
+    if len(pairs.doc) == 0:
+        return pairs
+    rows = run_lengths(pairs.doc)
+    taken = pa.array(rows, pa.int64())
+    raw_texts, known = texts.take(taken), norm.take(taken)
+    pieces = _AsciiPieces.of(raw_texts, known)
+    row_of = np.searchsorted(rows, pairs.doc)
+    fast = pieces.usable[row_of]
+    if fast.all():  # the usual case: no record to map one by one
+        return pieces.raw_spans(pairs, row_of)
+    parts = [pieces.raw_spans(pairs.take(np.flatnonzero(fast)), row_of[fast])] if fast.any() else []
+    others = np.flatnonzero(~pieces.usable & pieces.has_text)
+    if len(others):
+        picked = pa.array(others, pa.int64())
+        for r, text, norm_text in zip(others.tolist(), raw_texts.take(picked).to_pylist(),
+                                      known.take(picked).to_pylist(), strict=True):
+            parts.append(_match_one(int(rows[r]), text, norm_text, pairs, cands, index, params))
+    return BatchMatches.concat(parts)
+
+
+def _match_one(doc: int, text: str, known: str, pairs: BatchMatches, cands: Candidates, index: WorkIndex,
+               params: MatchParams) -> BatchMatches:
+    """The matches of one record with raw-text spans, through ``map_normal_form``."""
+    mapped = map_normal_form(text, known)
+    if mapped.norm != known:  # compare on the piecewise normal form the offsets refer to
+        works = cands.work[cands.doc == doc]
+        own = _compare(pa.array([mapped.norm], pa.large_string()), np.zeros(len(works), np.int64), works,
+                       index, params)
+    else:
+        own = pairs.take(np.flatnonzero(pairs.doc == doc))
+    spans = [_raw_spans(mapped, own.starts[a:b], own.ends[a:b])
+             for a, b in zip(own.span_ptr[:-1].tolist(), own.span_ptr[1:].tolist(), strict=True)]
+    flat = [offset for per_match in spans for span in per_match for offset in span]
+    ends = np.array(flat, dtype=np.int64).reshape(-1, 2)
+    return BatchMatches(np.full(len(own.doc), doc, dtype=np.int64), own.work, own.near, own.score, own.span_ptr,
+                        ends[:, 0].copy(), ends[:, 1].copy())
+
+
+@dataclass(frozen=True)
+class _AsciiPieces:
+    """The runs of non-space characters of a few ASCII texts laid out end to end (``map_normal_form``
+    for all of them at once): piece ``k`` is raw bytes ``[raw_start[k], raw_end[k])`` of the layout;
+    ``before[k]`` is the normal-form length of all the pieces before it, each with its space, so
+    that record ``r``'s pieces are ``first[r]:first[r + 1]`` and its normal form starts at
+    ``before[first[r]]``. ``usable`` marks the records whose ``norm_text`` has the piecewise length."""
+
+    has_text: np.ndarray
+    usable: np.ndarray
+    begin: np.ndarray
+    raw_start: np.ndarray
+    raw_end: np.ndarray
+    before: np.ndarray
+    first: np.ndarray
+    norm_len: np.ndarray
+
+    @classmethod
+    def of(cls, texts: pa.Array | pa.ChunkedArray, norm: pa.Array | pa.ChunkedArray) -> _AsciiPieces:
+        data, begin, end = _spaced_out(*text_bytes(texts))
+        word = _not_ascii_space(data)
+        # The layout starts and ends with a space and has one between texts: the edges of the
+        # runs of word bytes alternate, a piece's start then its end.
+        edges = np.flatnonzero(word[1:] != word[:-1])
+        edges += 1
+        raw_start, raw_end = edges[0::2], edges[1::2]
+        first = np.searchsorted(raw_start, np.append(begin, len(data)))
+        width = np.zeros(len(raw_start) + 1, dtype=np.int64)
+        np.cumsum(raw_end - raw_start + 1, out=width[1:])  # piece lengths, one space each
+        counts = np.diff(first)
+        size = width[first[1:]] - width[first[:-1]] - (counts > 0)  # no space after the last piece
+        norm_data, norm_begin, norm_end = text_bytes(norm)
+        if not np.array_equal(norm_begin[1:], norm_end[:-1]):  # not end to end (bytes of null rows)
+            norm_data, norm_begin, norm_end = rows_buffer(norm_data, norm_begin, norm_end, np.arange(len(norm)))
+        norm_len = norm_end - norm_begin
+        has_text = end > begin
+        usable = has_text & (size == norm_len) & (counts > 0)
+        usable &= _ascii_rows(data, begin, end + 1) & _ascii_rows(norm_data, norm_begin, norm_end)
+        return cls(has_text, usable, begin, raw_start, raw_end, width[:-1], first, norm_len)
+
+    def raw_spans(self, matches: BatchMatches, rows: np.ndarray) -> BatchMatches:
+        """``matches`` (of the usable records ``rows``) with spans as raw character offsets, as
+        ``MappedText.raw_offset`` gives them (ASCII: a byte is a character)."""
+        span_row = np.repeat(rows, np.diff(matches.span_ptr))
+        ends = np.minimum(matches.ends, self.norm_len[span_row])
+        return replace(matches, starts=self._raw_offset(span_row, matches.starts, end=False),
+                       ends=self._raw_offset(span_row, ends, end=True))
+
+    def _raw_offset(self, row: np.ndarray, norm_char: np.ndarray, *, end: bool) -> np.ndarray:
+        if len(row) == 0:
+            return norm_char.astype(np.int64)
+        origin = self.before[self.first[row]]  # where the record's normal form starts
+        probe = norm_char - 1 if end else norm_char
+        piece = np.searchsorted(self.before, origin + probe, side="right") - 1
+        piece = np.maximum(piece, self.first[row])
+        at = self.before[piece] - origin  # the piece's normal-form start in its record
+        rs, re_ = self.raw_start[piece], self.raw_end[piece]
+        return np.minimum(np.maximum(rs + (norm_char - at), rs), re_) - self.begin[row]
 
 
 def match_record(text: str, works: Sequence[int], index: WorkIndex, params: MatchParams) -> list[WorkMatch]:
@@ -267,22 +479,6 @@ def match_record(text: str, works: Sequence[int], index: WorkIndex, params: Matc
     cands = Candidates(np.zeros(len(works), np.int64), np.sort(np.asarray(works, dtype=np.int64)),
                        np.zeros(len(works), np.int64))
     return match_batch(pa.array([text], pa.large_string()), norm, cands, index, params).get(0, [])
-
-
-_OTHER_ASCII_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
-
-
-def _single_spaced(text: str) -> bool:
-    """ASCII whitespace in ``text`` is single spaces between words (as in a normal form)."""
-    return (text[:1] != " " and text[-1:] != " " and not any(c in text for c in _OTHER_ASCII_SPACE)
-            and "  " not in text)
-
-
-def _by_doc(pairs: list[PairMatch]) -> dict[int, list[PairMatch]]:
-    out: dict[int, list[PairMatch]] = {}
-    for m in pairs:
-        out.setdefault(m.doc, []).append(m)
-    return out
 
 
 def _raw_spans(mapped: MappedText, starts: np.ndarray, ends: np.ndarray) -> tuple[tuple[int, int], ...]:

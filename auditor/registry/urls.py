@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from auditor.registry.windows import text_bytes
+
 T = TypeVar("T")
 
 
@@ -70,45 +72,99 @@ def _clean_host(raw: str) -> str:
 
 def url_hosts(urls: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     """Per row, the index of its host in the returned list of distinct normalised hosts (-1: no
-    host). Vectorised for ``scheme://host/...`` URLs; other rows go through ``quick_host``."""
+    host). Vectorised over the bytes of the array for ``scheme://host/...`` URLs (the first ``/``
+    of the URL opens its first ``://``; the host: the bytes after it up to the next ``/``); other
+    rows go through ``quick_host``. The result for the last array seen is kept (the ``rights`` and
+    ``optout`` stages read the same column of a batch one after the other): a call on the same
+    Arrow data gets a copy of it."""
     if isinstance(urls, pa.ChunkedArray):
         urls = urls.combine_chunks() if urls.num_chunks != 1 else urls.chunk(0)
+    key = _array_key(urls)
+    last = _last_hosts[0]
+    if last is not None and last[1] == key:
+        return last[2].copy(), list(last[3])
+    index, hosts = _url_hosts(urls)
+    # The array is kept with its result, so its buffers (hence their addresses) stay its own.
+    _last_hosts[0] = (urls, key, index.copy(), list(hosts))
+    return index, hosts
+
+
+_last_hosts: list[tuple[pa.Array, tuple[object, ...], np.ndarray, list[str]] | None] = [None]
+
+
+def _array_key(array: pa.Array) -> tuple[object, ...]:
+    """What identifies an array's data while the array is alive: type, slice and buffers."""
+    return (array.type, array.offset, len(array), array.null_count,
+            tuple(None if b is None else (b.address, b.size) for b in array.buffers()))
+
+
+def _url_hosts(urls: pa.Array) -> tuple[np.ndarray, list[str]]:
     n = len(urls)
     index = np.full(n, -1, dtype=np.int64)
     if n == 0 or urls.null_count == n:
         return index, []
-    sep = pc.fill_null(pc.find_substring(urls, "://"), -1).to_numpy(zero_copy_only=False)
-    slash = pc.fill_null(pc.find_substring(urls, "/"), -1).to_numpy(zero_copy_only=False)
-    standard = (sep > 0) & (slash == sep + 1)
-    sliced = pc.list_slice(pc.split_pattern(urls, "/", max_splits=3), 2, 3)
-    rows = pc.list_parent_indices(sliced).to_numpy(zero_copy_only=False)
-    encoded = pc.dictionary_encode(pc.list_flatten(sliced))
-    raw_hosts = encoded.dictionary.to_pylist()
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    data, begin, end = text_bytes(urls)
+    slashes = np.flatnonzero(data == 0x2F)
+    # Each row's first "/" and first "://" (positions past the row's end: none).
+    slash_or_end = np.append(slashes, len(data))
+    first_slash = slash_or_end[np.searchsorted(slashes, begin)]
+    marks = slashes[:-1][(np.diff(slashes) == 1) & (slashes[:-1] > 0)]  # "//" ...
+    marks = marks[data[marks - 1] == 0x3A] - 1  # ... after ":"
+    sep = np.append(marks, len(data))[np.searchsorted(marks, begin)]
+    standard = (sep > begin) & (sep + 3 <= end) & (first_slash == sep + 1)
+    rows = np.flatnonzero(standard)
+    host_start = sep[rows] + 3
+    host_end = np.minimum(slash_or_end[np.searchsorted(slashes, host_start)], end[rows])
+    sizes = host_end - host_start
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    picked = np.repeat(host_start - offsets[:-1], sizes)
+    picked += np.arange(len(picked), dtype=np.int64)
+    raw = pa.LargeStringArray.from_buffers(len(rows), pa.py_buffer(offsets), pa.py_buffer(data[picked]))
+    encoded = pc.dictionary_encode(raw)
+    hosts, remap = _clean_hosts(encoded.dictionary)
+    index[rows] = remap[encoded.indices.to_numpy(zero_copy_only=False)]
+    others = np.flatnonzero(np.asarray(urls.is_valid()) & ~standard)
+    if len(others):
+        position = {host: i for i, host in enumerate(hosts)}
+        for row in others.tolist():
+            host = quick_host(urls[row].as_py())
+            if host:
+                index[row] = position.setdefault(host, len(hosts))
+                if index[row] == len(hosts):
+                    hosts.append(host)
+    if "" in hosts:
+        index[index == hosts.index("")] = -1
+    return index, hosts
+
+
+def _clean_hosts(raw: pa.Array) -> tuple[list[str], np.ndarray]:
+    """The distinct normalised hosts of distinct raw hosts, and each raw host's index among them."""
+    names = raw.to_pylist()
+    data, begin, end = text_bytes(raw)
+    # A host is its own normal form (``normalise_host``) when it is printable ASCII without upper
+    # case, user info, port, query, fragment, IPv6 bracket or trailing dot.
+    bad = (data - np.uint8(0x21)) > 0x7E - 0x21
+    bad |= (data - np.uint8(0x41)) <= 0x5A - 0x41
+    for char in b":@?#[":
+        bad |= data == char
+    marked = np.flatnonzero(bad)
+    unclean = np.searchsorted(marked, begin) < np.searchsorted(marked, end)
+    filled = end > begin
+    unclean[filled] |= data[end[filled] - 1] == 0x2E
+    if not unclean.any():  # all distinct and already normalised
+        return names, np.arange(len(names), dtype=np.int64)
     hosts: list[str] = []
     position: dict[str, int] = {}
     slots: list[int] = []
-    for raw in raw_hosts:
-        host = _clean_host(raw)
+    for name, dirty in zip(names, unclean.tolist(), strict=True):
+        host = _clean_host(name) if dirty else name
         slot = position.get(host)
         if slot is None:
             slot = position[host] = len(hosts)
             hosts.append(host)
         slots.append(slot)
-    remap = np.array(slots, dtype=np.int64)
-    keep = standard[rows]
-    index[rows[keep]] = remap[codes[keep]]
-    valid = np.asarray(urls.is_valid())
-    for row in np.flatnonzero(valid & ~standard).tolist():
-        host = quick_host(urls[row].as_py())
-        if host:
-            index[row] = position.setdefault(host, len(hosts))
-            if index[row] == len(hosts):
-                hosts.append(host)
-    empty = position.get("")
-    if empty is not None:
-        index[index == empty] = -1
-    return index, hosts
+    return hosts, np.array(slots, dtype=np.int64)
 
 
 def split_url(url: str) -> tuple[str, str] | None:

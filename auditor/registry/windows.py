@@ -81,9 +81,11 @@ def text_bytes(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarra
     return data, begin, end
 
 
-def token_starts(data: np.ndarray, begin: np.ndarray, end: np.ndarray, *, anchors: bool = False) -> np.ndarray:
-    """Byte positions of token starts (``anchors``: only anchor starts, see ``fingerprints``);
-    unsorted, never repeated (``data`` must carry 2 bytes of padding)."""
+def token_starts(data: np.ndarray, begin: np.ndarray, end: np.ndarray, *, anchors: bool = False,
+                 fitting: bool = False) -> np.ndarray:
+    """Byte positions of token starts (``anchors``: only anchor starts, see ``fingerprints``),
+    sorted, never repeated (``data`` must carry 2 bytes of padding); ``fitting``: only those whose
+    window lies inside a text."""
     n = int(end.max()) if len(end) else 0
     if n == 0:
         return _EMPTY_INT
@@ -94,23 +96,31 @@ def token_starts(data: np.ndarray, begin: np.ndarray, end: np.ndarray, *, anchor
     chosen = None
     if anchors:
         chosen = ((data[1 : n + 1] ^ (data[2 : n + 2] >> np.uint8(1))) & np.uint8(3)) == 1
-    after_space = body == 0x20
+    # One flag per position (a start after the last byte included), read back in order: no sort.
+    starts = np.zeros(n + 1, dtype=bool)
+    after_space = starts[1:]
+    np.equal(body, 0x20, out=after_space)
     if chosen is not None:
         after_space &= chosen
-    parts = [np.flatnonzero(after_space) + 1]
     if body.max() >= 0xE0:
         high = body >= 0xE0
         high[1:] &= body[:-1] != 0x20  # after a space: already a start
         if chosen is not None:
             high &= chosen
-        parts.append(np.flatnonzero(high))
+        starts[:n] |= high
     heads = begin[end > begin]
     if len(heads):
         keep = (data[heads] < 0xE0) & ((heads == 0) | (data[np.maximum(heads - 1, 0)] != 0x20))
         if anchors:
             keep &= ((data[heads] ^ (data[heads + 1] >> np.uint8(1))) & np.uint8(3)) == 1
-        parts.append(heads[keep])
-    return np.concatenate(parts).astype(np.int64, copy=False)
+        starts[heads[keep]] = True
+    if fitting:
+        inside = np.zeros(n + 1, dtype=bool)
+        for b, e in zip(begin.tolist(), (end - WINDOW_BYTES + 1).tolist(), strict=True):
+            if e > b:  # else the text is shorter than a window
+                inside[b:e] = True
+        starts &= inside
+    return np.flatnonzero(starts)
 
 
 def window_hashes(data: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -123,8 +133,10 @@ def window_polys(data: np.ndarray, starts: np.ndarray) -> np.ndarray:
     index keys windows this way (``unfinalise`` of the hashes), so probes skip the finaliser."""
     if len(starts) == 0:
         return _EMPTY
-    words = np.ndarray(shape=(len(data) - WINDOW_BYTES + 1, 4), dtype="<u8", buffer=data, strides=(1, 8))
-    w = words[starts]  # one gather of 32 bytes per window
+    # One gather of 32 bytes per window, as opaque 32-byte items (a plain copy each: faster than
+    # gathering rows of four strided words), then read as four little-endian words.
+    windows = np.ndarray(shape=(len(data) - WINDOW_BYTES + 1,), dtype=f"V{WINDOW_BYTES}", buffer=data, strides=(1,))
+    w = windows[starts].view("<u8").reshape(-1, WINDOW_BYTES // 8)
     h = w[:, 0] * _P
     h += w[:, 1]
     h *= _P
@@ -187,10 +199,10 @@ def text_windows(texts: pa.Array | pa.ChunkedArray, *, anchors: bool = False
 def buffer_windows(data: np.ndarray, begin: np.ndarray, end: np.ndarray, *, anchors: bool = False
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``text_windows`` of texts laid out in a padded buffer (``text_buffer``, ``rows_buffer``)."""
-    starts = np.sort(token_starts(data, begin, end, anchors=anchors))  # the rules never repeat a start
-    doc = doc_of(begin, starts)
-    ok = (doc >= 0) & (starts + WINDOW_BYTES <= end[np.maximum(doc, 0)])
-    starts, doc = starts[ok], doc[ok]
+    starts = token_starts(data, begin, end, anchors=anchors, fitting=True)
+    # doc_of(begin, starts), from the sorted starts (each inside its text).
+    bounds = np.append(np.searchsorted(starts, begin), len(starts))
+    doc = np.repeat(np.arange(len(begin), dtype=np.int64), np.diff(bounds))
     return doc, starts - begin[doc], window_hashes(data, starts)
 
 
@@ -212,13 +224,36 @@ def str_windows(norm: str) -> tuple[np.ndarray, np.ndarray]:
     return pos, h
 
 
+def has_cjk_bytes(data: np.ndarray) -> bool:
+    """Whether ``data`` holds a lead byte of a 3- or 4-byte UTF-8 sequence (>= 0xE0)."""
+    return len(data) > 0 and int(data.max()) >= 0xE0
+
+
 def probe_starts(data: np.ndarray, begin: np.ndarray, end: np.ndarray, *, stride: int = PROBE_STRIDE,
-                 reach: int = PROBE_REACH, phase: int | None = None, head: bool = True
+                 reach: int = PROBE_REACH, phase: int | None = None, head: bool = True, cjk: bool | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(doc, absolute byte position) of the probe windows of every text, ordered by doc then
-    position; every probe window lies inside its text. The grid points are ``begin + phase +
+    """(doc, absolute byte position) of the probe windows of every text: ``probe_grid`` without
+    the probes that found no token start."""
+    counts, starts, dropped = probe_grid(data, begin, end, stride=stride, reach=reach, phase=phase, head=head,
+                                         cjk=cjk)
+    doc = np.repeat(np.arange(len(begin), dtype=np.int64), counts)
+    if len(dropped):
+        keep = np.ones(len(starts), dtype=bool)
+        keep[dropped] = False
+        return doc[keep], starts[keep]
+    return doc, starts
+
+
+def probe_grid(data: np.ndarray, begin: np.ndarray, end: np.ndarray, *, stride: int = PROBE_STRIDE,
+               reach: int = PROBE_REACH, phase: int | None = None, head: bool = True, cjk: bool | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(probes per text, absolute byte position of each, indices of the probes that found no token
+    start within reach) of the probe windows of every text, ordered by text then position; every
+    probe window lies inside its text (a dropped probe's too, but its position means nothing). The grid points are ``begin + phase +
     j * stride`` (j >= 0; ``phase`` defaults to ``stride``), each snapped to a token start within
-    ``reach``, and kept while any such window would fit; ``head`` adds the text's first window."""
+    ``reach``, and kept while any such window would fit; ``head`` adds the text's first window.
+    ``cjk``: ``has_cjk_bytes(data)`` if the caller knows it (else computed here); a true value is
+    always correct, a false one only when no such byte is read."""
     phase = stride if phase is None else phase
     if reach % 8 or not 0 < reach <= min(stride, WINDOW_BYTES) or not 0 < phase <= stride:
         raise ValueError(f"reach must be a positive multiple of 8, at most {WINDOW_BYTES} and at most the "
@@ -228,9 +263,8 @@ def probe_starts(data: np.ndarray, begin: np.ndarray, end: np.ndarray, *, stride
     counts = np.maximum(length - reach - WINDOW_BYTES + 1 - phase + stride, 0) // stride + heads
     total = int(counts.sum())
     if total == 0:
-        return _EMPTY_INT, _EMPTY_INT
+        return counts, _EMPTY_INT, _EMPTY_INT
     first = np.cumsum(counts) - counts
-    doc = np.repeat(np.arange(len(begin), dtype=np.int64), counts)
     p = np.arange(total, dtype=np.int64)
     p *= stride
     p += np.repeat(begin + phase - (first + heads) * stride, counts)
@@ -238,7 +272,8 @@ def probe_starts(data: np.ndarray, begin: np.ndarray, end: np.ndarray, *, stride
     # Snap, eight bytes at a time: byte i of ``before`` is at + i - 1 (a space there starts a token
     # at at + i), byte i of ``x`` is at + i (a lead byte >= 0xE0 starts one there). Reads stay in
     # [p - 1, p + reach), inside the text but for step 0, whose result is not used.
-    cjk = int(data.max()) >= 0xE0
+    if cjk is None:
+        cjk = has_cjk_bytes(data)
     words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
     q = p
     todo = None  # first pass: every probe
@@ -262,11 +297,7 @@ def probe_starts(data: np.ndarray, begin: np.ndarray, end: np.ndarray, *, stride
         if len(todo) == 0:
             break
     q[head_at] = begin[heads]
-    if len(todo):  # no token start within reach
-        keep = np.ones(total, dtype=bool)
-        keep[todo] = False
-        return doc[keep], q[keep]
-    return doc, q
+    return counts, q, todo  # todo: no token start within reach
 
 
 def _token_start_bytes(words: np.ndarray, at: np.ndarray, cjk: bool) -> np.ndarray:
