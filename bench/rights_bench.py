@@ -16,6 +16,10 @@ read: the machine is shared, absolute times are noisy; the same ratios in CPU ti
 (``time.process_time``) are printed too, as they move less with the load of other processes. Also
 printed: how many planted records got a work match (of any kind: the match of a public-domain work
 has kind ``public-domain``) and how many unplanted records were flagged.
+
+Second baseline (skip with ``--no-scan-baseline``): the scan's whole map step, i.e. the same passes
+with the other default stages (language, MinHash, licence, PII) run between normalise and rights and
+counted in the baseline: what the rights stage adds to the time of a default scan.
 """
 
 from __future__ import annotations
@@ -199,7 +203,7 @@ def make_data(root: Path, n_works: int, n_docs: int) -> tuple[Path, Path, set[in
     return reg, corpus, planted
 
 
-def run(reg_dir: Path, corpus: Path, planted: set[int], repeat: int) -> None:
+def run(reg_dir: Path, corpus: Path, planted: set[int], repeat: int, scan_baseline: bool = True) -> None:
     t0 = time.perf_counter()
     registries = load_registries([reg_dir], as_of=AS_OF)
     t_load = time.perf_counter() - t0
@@ -225,6 +229,9 @@ def run(reg_dir: Path, corpus: Path, planted: set[int], repeat: int) -> None:
           f"{sum(w.nbytes for w in index.work_windows) / 1e6:.0f} MB); {index.parameters()}")
 
     passes = [measure(corpus, rights, optout, planted) for _ in range(repeat)]
+    others = other_stages() if scan_baseline else None
+    scan_passes = [measure(corpus, rights, optout, planted, others) for _ in range(max(1, repeat // 2))] \
+        if others else []
     last = passes[-1]
     rows = last["rows"]
 
@@ -250,6 +257,16 @@ def run(reg_dir: Path, corpus: Path, planted: set[int], repeat: int) -> None:
     print(f"CPU time of this process, same passes: rights {cpu_ratio('c_rights'):.1%}, optout "
           f"{cpu_ratio('c_opt'):.1%}, prefilter alone {cpu_ratio('c_prefilter'):.1%} of the baseline's")
     print(f"both         : {statistics.median((p['t_rights'] + p['t_opt']) / (p['t_read'] + p['t_base']) for p in passes):.1%} of the baseline")
+    if scan_passes:
+        def scan_ratio(key: str, t: str = "t") -> float:
+            return statistics.median(
+                p[f"{t}_{key}"] / (p[f"{t}_read"] + p[f"{t}_base"] + p[f"{t}_other"]) for p in scan_passes)
+
+        scan_time = statistics.median(p["t_read"] + p["t_base"] + p["t_other"] for p in scan_passes)
+        print(f"against the scan's whole map step (read, normalise, language, MinHash, licence, PII: "
+              f"{scan_time:.2f} s, {len(scan_passes)} passes): rights adds {scan_ratio('rights'):.1%} "
+              f"(CPU {scan_ratio('rights', 'c'):.1%}), optout {scan_ratio('opt'):.1%} "
+              f"(CPU {scan_ratio('opt', 'c'):.1%})")
     print(f"planted work matches found: {len(last['found'] & planted)}/{len(planted)}; "
           f"unplanted records flagged: {len(last['found'] - planted)}; "
           f"records with opt-out signals: {last['flagged']:,}")
@@ -258,11 +275,28 @@ def run(reg_dir: Path, corpus: Path, planted: set[int], repeat: int) -> None:
 NORMALISE = NormaliseStage()
 
 
-def measure(corpus: Path, rights: RightsStage, optout: OptOutStage, planted: set[int]) -> dict[str, Any]:
+def other_stages() -> list[Any]:
+    """The default scan's other map stages (language, MinHash, licence, PII), set up as a scan does."""
+    from auditor.config import SourceSpec
+    from auditor.stages.language import LanguageStage
+    from auditor.stages.licence import LicenceStage
+    from auditor.stages.minhash import MinHashStage
+    from auditor.stages.pii import PiiStage
+
+    context = StageContext(sources={"bench": SourceSpec(name="bench", paths=())},
+                           params={"lang_backend": "profiles"}, as_of=AS_OF)
+    stages = [LanguageStage(), MinHashStage(), LicenceStage(), PiiStage()]
+    for stage in stages:
+        stage.setup(context)
+    return stages
+
+
+def measure(corpus: Path, rights: RightsStage, optout: OptOutStage, planted: set[int],
+            others: list[Any] | None = None) -> dict[str, Any]:
     """One pass over the corpus: per-batch times of the baseline and of each stage, interleaved;
     wall-clock (``t_*``) and CPU time of this process (``c_*``: less sensitive to other processes
     on a shared machine)."""
-    out: dict[str, Any] = {f"{k}_{s}": 0.0 for k in "tc" for s in ("base", "rights", "opt", "prefilter")}
+    out: dict[str, Any] = {f"{k}_{s}": 0.0 for k in "tc" for s in ("base", "rights", "opt", "prefilter", "other")}
     row = flagged = 0
     found: set[int] = set()
     t_start, c_start = time.perf_counter(), time.process_time()
@@ -270,6 +304,16 @@ def measure(corpus: Path, rights: RightsStage, optout: OptOutStage, planted: set
         t0, c0 = time.perf_counter(), time.process_time()
         batch = NORMALISE(batch)  # the scan's own normalise stage: normal form and both hashes
         t1, c1 = time.perf_counter(), time.process_time()
+        if others:  # the rest of a default scan's map step, timed on its own
+            n = batch.num_rows
+            batch = batch.append_column("source", pa.array(["bench"] * n)).append_column(
+                "shard", pa.array(["corpus.parquet"] * n))
+            for stage in others:
+                batch = stage(batch)
+            t_o, c_o = time.perf_counter(), time.process_time()
+            out["t_other"] += t_o - t1
+            out["c_other"] += c_o - c1
+            t1, c1 = t_o, c_o
         batch = rights(batch)
         t2, c2 = time.perf_counter(), time.process_time()
         batch = optout(batch)
@@ -288,7 +332,7 @@ def measure(corpus: Path, rights: RightsStage, optout: OptOutStage, planted: set
         flagged += int((pc.list_value_length(batch.column("opt_out")).to_numpy() > 0).sum())
         row += batch.num_rows
     for k, start, now in (("t", t_start, time.perf_counter()), ("c", c_start, time.process_time())):
-        spent = out[f"{k}_base"] + out[f"{k}_rights"] + out[f"{k}_opt"] + out[f"{k}_prefilter"]
+        spent = sum(out[f"{k}_{s}"] for s in ("base", "rights", "opt", "prefilter", "other"))
         out[f"{k}_read"] = now - start - spent
     out.update(rows=row, found=found, flagged=flagged)
     return out
@@ -300,6 +344,8 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="100 works, 5,000 records")
     parser.add_argument("--repeat", type=int, default=5, help="passes over the corpus; medians are reported")
+    parser.add_argument("--no-scan-baseline", action="store_true",
+                        help="skip the passes that also run the scan's other map stages")
     args = parser.parse_args()
     n_works, n_docs = (100, 5_000) if args.quick else (1_000, 50_000)
     with tempfile.TemporaryDirectory(prefix="rights-bench-") as tmp:
@@ -309,7 +355,7 @@ def main() -> None:
             f"generated {n_works} works and {n_docs:,} records in {time.perf_counter() - t0:.1f} s "
             f"(corpus {corpus.stat().st_size / 1e6:.0f} MB Parquet)"
         )
-        run(reg, corpus, planted, args.repeat)
+        run(reg, corpus, planted, args.repeat, scan_baseline=not args.no_scan_baseline)
 
 
 if __name__ == "__main__":
