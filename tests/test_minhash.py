@@ -4,6 +4,7 @@ import random
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import xxhash
 from datasketch import LeanMinHash, MinHash, MinHashLSH
@@ -281,3 +282,19 @@ def test_summary_lists_every_sketch_parameter() -> None:
         assert key in summary
     assert (summary["bands_used"], summary["rows_used"], summary["bands_rows_source"]) == (16, 8, "explicit")
     assert summary["scheme"] == "affine32" and summary["hash_function"] == "xxh32"
+
+
+_CLASS_TEXT = st.text(
+    alphabet=st.one_of(st.characters(), st.sampled_from("中文한국어カタカナひらがな⺀⼀〇々ー・𠀀abcÜ 。,1")), max_size=80
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_CLASS_TEXT, min_size=1, max_size=8))
+def test_class_counts_equal_counting_characters_one_by_one(texts: list[str]) -> None:
+    from auditor.stages import minhash
+
+    array = pa.array(texts, pa.large_string())
+    for single, run in ((minhash._CJK_LETTERS, minhash._NOT_CJK_RUN), (minhash._ANY_LETTER, minhash._NOT_LETTER_RUN)):
+        expected = pc.count_substring_regex(array, single).to_numpy(zero_copy_only=False)
+        assert minhash.class_count(array, run).tolist() == expected.tolist()

@@ -51,6 +51,9 @@ SIGNATURE_LIBRARY = "datasketch>=2.0,<3"
 
 _CJK_LETTERS = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"
 _ANY_LETTER = r"\p{L}"
+# Runs of characters outside each class (``class_count``).
+_NOT_CJK_RUN = r"[^\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]+"
+_NOT_LETTER_RUN = r"\P{L}+"
 
 # Shingles per permutation chunk: (num_perm x chunk) uint32 stays a few MB, in cache.
 _CHUNK_SHINGLES = 4096
@@ -269,10 +272,17 @@ def cjk_mask(texts: pa.Array | pa.ChunkedArray, cjk_share: float = 0.5) -> np.nd
     if len(candidates) == 0:
         return result
     subset = texts.take(pa.array(candidates))
-    cjk = pc.count_substring_regex(subset, _CJK_LETTERS).to_numpy(zero_copy_only=False)
-    letters = pc.count_substring_regex(subset, _ANY_LETTER).to_numpy(zero_copy_only=False)
+    cjk, letters = class_count(subset, _NOT_CJK_RUN), class_count(subset, _NOT_LETTER_RUN)
     result[candidates] = (letters > 0) & (cjk > cjk_share * letters)
     return result
+
+
+def class_count(texts: pa.Array, not_in_class_run: str) -> np.ndarray:
+    """Per text, the characters in a class, given the RE2 pattern of a run of characters outside it:
+    the length of what is left once those runs are removed. The same count as matching the class one
+    character at a time (``count_substring_regex``; a test compares them), several times faster."""
+    kept = pc.replace_substring_regex(texts, not_in_class_run, "")
+    return np.asarray(pc.utf8_length(kept).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def shingles(text: str | None, params: MinHashParams) -> list[bytes]:
