@@ -34,16 +34,19 @@ from auditor.stages.licence import LICENCE_COLUMNS, LicenceStage, source_evidenc
 try:
     import hyperscan  # noqa: F401
 
-    ENGINES = ["re2", "hyperscan"]
+    ENGINES = ["re2", "re2-python", "hyperscan"]
 except ImportError:
-    ENGINES = ["re2"]
+    ENGINES = ["re2", "re2-python"]
 
 
 @pytest.fixture(scope="module", params=ENGINES)
 def scanner(request: pytest.FixtureRequest) -> ContentScanner:
+    """A scanner per engine: Hyperscan, RE2 with step 4 for any batch ("re2"), RE2 leaving every row
+    that may hold more than copyright notices to Python ("re2-python", small batches by default)."""
     scanner = ContentScanner()
     scanner.plan = BatchPlan(scanner, use_hyperscan=request.param == "hyperscan")
-    assert scanner.plan.engine == request.param
+    scanner.plan.re2_notice_rows = 10**9 if request.param == "re2-python" else 0
+    assert scanner.plan.engine == request.param.split("-")[0]
     return scanner
 
 
@@ -321,3 +324,217 @@ def test_plan_pickles_without_engine_state() -> None:
     texts = pa.array(["© 2020 X. All rights reserved.", "MIT License"], pa.large_string())
     assert clone.scan_batch(texts) == scanner.scan_batch(texts)
     assert np.array_equal(clone.candidate_mask(texts), scanner.candidate_mask(texts))
+
+
+# --- step 4: SPDX ids and licence notices settled column-wise ----------------------------------------
+
+# Licence notices and SPDX lines, their look-alikes in prose, and characters that keep a window safe
+# ('—', '©', NBSP) or make it unsafe ('é', 'ſ', CJK).
+_NOTICE_PIECES = [
+    "Released under the MIT License.",
+    'Licensed under the Apache License, Version 2.0 (the "License");',
+    "This article is licensed under a Creative Commons Attribution-ShareAlike 4.0 International License.",
+    "made available under the MIT License",
+    "is published under the terms of the BSD-3-Clause licence; see",
+    "released\nunder the GPL",
+    "licensed\n# under the MIT License",
+    "distributed under an unknown bespoke agreement",
+    "Permission is hereby granted, free of charge, to any person obtaining a copy",
+    "This program is free software; it is released into the public domain",
+    "it under the terms of the GNU General Public License as published by the Free Software "
+    "Foundation, either version 3 of the License, or (at your option) any later version.",
+    "// SPDX-License-Identifier: Apache-2.0\n",
+    "# SPDX-License-Identifier: MIT OR GPL-2.0 */\n",
+    "license: mit\n",
+    "under the bridge, available and provided, released in May",
+    "Copyright 2020 ACME",
+    "© 2021 Site — All rights reserved.",
+    "https://creativecommons.org/licenses/by/4.0/",
+    "WARRANTY",
+    "licence licence licence",
+    "— \u00a0",
+    "é",
+    "licenſed under the MIT License",
+    "本项目遵循 MIT 许可证。",
+    "\n",
+    " ",
+]
+
+
+def _notice_texts() -> st.SearchStrategy[list[str | None]]:
+    # Fillers move notices towards the 80-character trigger reach and the 400-character match span.
+    filler = st.integers(0, 460).map(lambda k: ("word " * 92)[:k]) | st.integers(0, 460).map(
+        lambda k: " " * k
+    )
+    piece = st.sampled_from(_NOTICE_PIECES) | filler
+    return st.lists(st.lists(piece, max_size=6).map("".join) | st.none(), max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_notice_texts(), st.booleans())
+def test_notices_batch_equals_row_scan(scanner: ContentScanner, texts: list[str | None], small: bool) -> None:
+    """Rows with licence notices, SPDX lines and their look-alikes: the batch finds what ``scan`` finds
+    (kind, value, offset, detail and order), whichever rows it settles column-wise."""
+    array = pa.array(texts, pa.string() if small else pa.large_string())
+    expected = {i: scanner.scan(t) for i, t in enumerate(texts) if t and scanner.scan(t)}
+    assert scanner.scan_batch(array) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # apache-2.0-header claims the span licensed-under also matches
+        'Licensed under the Apache License, Version 2.0 (the "License");',
+        # two notices, one licence: the first in file order gives the finding
+        "Licensed under the Apache License, Version 2.0 and released under the Apache License 2.0",
+        # a second match of one notice, and two SPDX lines: left to Python
+        "Released under the MIT License. Also published under the GPL.",
+        "SPDX-License-Identifier: MIT\nSPDX-License-Identifier: Apache-2.0\n",
+        # the trigger ' under ' just within and just beyond 80 characters of the match start
+        "released" + " " * 70 + " under the MIT License",
+        "released" + " " * 80 + " under the MIT License",
+        # a match that runs past the end of the line 400 characters after its trigger
+        "licensed under " + "the " * 110 + "MIT License",
+        "licensed under the MIT" + " " * 380 + "License\nnext line",
+        # safe non-ASCII before the notice: character offsets
+        "Über — " * 3 + "© 2020 — released under the MIT License",
+        "— \u00a0" * 40 + "released under the MIT License\nSPDX-License-Identifier: MIT",
+        # a notice with no literal ' under ' (a Hyperscan cue stands for it), where lower-casing
+        # changes the text's length ('İ')
+        "released\nunder the MIT License copyrİght 2020",
+        "released\nunder the MIT License. Also released under the GPL.",
+        # a copyright notice whose match starts before the first cue: no trigger literal in it
+        "All  rights reserved. All rights reserved.",
+        "all rightſ reserved ALL RIGHTS RESERVED",
+        # a name that normalises to nothing: no finding, no claim
+        "distributed under an unknown bespoke agreement, licensed under the MIT License",
+        # a full text after a notice that names its licence, and without one
+        "Copyright (c) 2020 X\n\n"
+        + "Permission is hereby granted, free of charge, to any person obtaining a copy"
+        " of this software, WITHOUT WARRANTY OF ANY KIND",
+        "licence licence licence and nothing else",
+    ],
+)
+def test_notice_edge_cases(scanner: ContentScanner, text: str) -> None:
+    texts = pa.array(["filler " * 40, text, None, text.upper()], pa.large_string())
+    expected = {i: scanner.scan(t) for i, t in enumerate(texts.to_pylist()) if t and scanner.scan(t)}
+    assert scanner.scan_batch(texts) == expected
+
+
+def test_safe_notice_rows_are_settled_column_wise(scanner: ContentScanner) -> None:
+    """Typical notice rows are settled without the per-row Python scan; their findings are the
+    reference's; unsafe rows and rows with two SPDX lines are scanned in Python."""
+    settled = [
+        "Released under the MIT License.\n" + "text " * 200,
+        "// SPDX-License-Identifier: Apache-2.0\nint x;",
+        'Licensed under the Apache License, Version 2.0 (the "License");',
+        "page text " * 100 + "\n\n© 2021 Example Site — All rights reserved.",
+    ]
+    python = [
+        "Café released under the MIT License",
+        "SPDX-License-Identifier: MIT\nSPDX-License-Identifier: 0BSD",
+    ]
+    texts = pa.array(settled + python, pa.large_string())
+    found = scanner.plan.scan(texts)
+    assert found.python_rows == (len(settled) - 1 if scanner.plan.re2_notice_rows else 0) + len(python)
+    expected = {i: scanner.scan(t) for i, t in enumerate(texts.to_pylist()) if scanner.scan(t)}
+    assert found.by_row() == expected
+    assert {f.kind for i in range(len(settled)) for f in expected[i]} == {
+        "licence-notice",
+        "spdx-id",
+        "copyright-notice",
+    }
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(alphabet="ab é—\n©", max_size=40), st.data())
+def test_multibyte_character_counts(text: str, data: st.DataObject) -> None:
+    from auditor.licences.batch_windows import unsafe_rows
+
+    raw = np.frombuffer(text.encode(), np.uint8)
+    _unsafe, multibyte = unsafe_rows(raw, np.array([0, len(raw)]), np.array([ord("—")]))
+    cut = data.draw(st.integers(0, len(text)))
+    start = data.draw(st.integers(0, cut))
+    begin, end = len(text[:start].encode()), len(text[:cut].encode())
+    assert multibyte.chars(np.array([begin]), np.array([end])).tolist() == [cut - start]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reads_no_further"),
+    [
+        (r"\bcopyright\s*\d{4}", True),  # a leading \b reads before the match, never after it
+        (r"all rights reserved\b", False),
+        (r"version (?P<v>[123])(?! of the License)", False),
+        (r"(?m)^licen[cs]e:\s*(?P<name>\S+)$", False),
+        (r"licensed under (?P<name>[A-Za-z0-9][^\n.]{1,80})", True),
+    ],
+)
+def test_reads_no_further(pattern: str, reads_no_further: bool) -> None:
+    from auditor.licences.patterns import reads_no_further as check
+
+    assert check(re.compile(pattern, re.IGNORECASE)) is reads_no_further
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet="licensedunder MIT.\n—x", max_size=60))
+def test_trimmed_tail_starts_where_the_pattern_does(text: str) -> None:
+    """A pattern with its final counted repeat cut to the minimum finds its first match at the same
+    start, and its matches end no later (what step 4 reads from the engines)."""
+    pattern = re.compile(r"\blicensed under (?P<name>[A-Za-z0-9][^\n.]{1,80})", re.IGNORECASE)
+    full, trimmed = to_re2(pattern, "exact"), to_re2(pattern, "exact", trim_tail=True)
+    assert full is not None and trimmed is not None and full != trimmed
+    array = pa.array([text], pa.large_string())
+    assert (
+        pc.find_substring_regex(array, full).to_pylist()
+        == pc.find_substring_regex(array, trimmed).to_pylist()
+    )
+    assert (
+        pc.count_substring_regex(array, trimmed)[0].as_py()
+        >= pc.count_substring_regex(array, full)[0].as_py()
+    )
+
+
+def test_full_texts_in_one_lookup_equal_one_by_one() -> None:
+    from auditor.licences.fulltext import identify_full_text, identify_full_texts
+    from auditor.licences.tables import load_fulltext
+
+    index = load_fulltext()
+    mit = (
+        "Permission is hereby granted, free of charge, to any person obtaining a copy of this software and "
+        'associated documentation files (the "Software"), to deal in the Software without restriction, '
+        "including without limitation the rights to use, copy, modify, merge, publish, distribute, "
+        "sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is "
+        "furnished to do so, subject to the following conditions: The above copyright notice and this "
+        "permission notice shall be included in all copies or substantial portions of the Software. THE "
+        'SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT NOT '
+        "LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. "
+        "IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER "
+        "LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN "
+        "CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE."
+    )
+    texts = ["", "a b c", mit, "intro text " * 30 + mit, mit[:300], (mit[:120] + " ") * 8, mit + " " + mit]
+    batched = identify_full_texts(texts, index)
+    assert batched == [identify_full_text(t, index) for t in texts]
+    assert batched[2] is not None and batched[2].licence == "MIT"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([*_NOTICE_PIECES, "made\t available", "licenſed", " UNDER ", "under"]), max_size=5
+    )
+)
+def test_word_cue_holds_every_match(pieces: list[str]) -> None:
+    """The cue that stands for the gate " under " (its notices' starts through "under") matches
+    wherever one of those notices matches, and not in prose that merely says "under"."""
+    from auditor.licences.batch import word_cues
+
+    scanner = ContentScanner()
+    gate_index = {gate: i for i, gate in enumerate(scanner.gates)}
+    (cue,) = word_cues(scanner, gate_index).values()
+    text = "".join(pieces)
+    users = [n for n in scanner.notices if " under " in n.triggers]
+    if any(n.pattern.search(text) for n in users):
+        assert pc.match_substring_regex(pa.array([text]), cue)[0].as_py()
+    prose = pa.array(["under the bridge, hidden under a tree"])
+    assert not pc.match_substring_regex(prose, cue)[0].as_py()

@@ -3,29 +3,36 @@
 Work per batch, cheapest first:
 
 1. One pass over every text finds the rows with a cue (*candidates*) and where their first cue starts.
-   With Hyperscan installed (``gates.GateFinder``): every occurrence of every literal gate, so each
-   candidate's exact gate set is known. Otherwise one RE2 pass (``find_substring_regex``) with the
-   *pre-filter*: the gates as literals, refined where a pattern starts with its trigger ("(c)" only
-   before a year; ``patterns.prefilter_re2``). A row without a cue has no finding, and no match of any
-   matcher starts before the first cue, so later steps read only a *window* from one character before
-   that cue to the end of the row: for a page with a copyright footer, the footer.
-2. Rows that may hold anything but a copyright notice (a gate of another matcher; with RE2, one pass of
-   those matchers' cues over the windows) are scanned in Python (``ContentScanner.scan``, the reference,
-   given the gate set when it is known).
-3. The other candidates can only hold copyright notices. Each notice's exact RE2 form
-   (``patterns.to_re2(.., "exact")``) finds its first match in the windows (RE2 per notice, or one
-   Hyperscan scan). A row's result is taken from there only when it provably equals Python's: the window
-   is *safe* (every non-ASCII character is whitespace or in ``patterns.SAFE_NON_ASCII``, checked with
-   numpy), and the first match starts with one of the notice's triggers and is at most ``_MATCH_SPAN``
-   bytes long, so it lies in Python's window around that trigger (and Python's matches are RE2's matches
-   there). Any other row goes to Python. Byte offsets become character offsets with the ``n_chars``
-   column of the normalise stage when the batch has it, else with ``utf8_length`` of those rows.
+   With Hyperscan installed (``gates.GateFinder``): every occurrence of every literal gate (a word of
+   prose such as " under " is replaced by the start of its notices, "licensed under" and the like), so
+   each candidate's gate counts are known. Otherwise one RE2 pass (``find_substring_regex``) with the
+   *pre-filter* (the gates as literals, refined where a pattern starts with its trigger: "(c)" only
+   before a year; ``patterns.prefilter_re2``), then the gates are counted in the candidates' windows. A
+   row without a cue has no finding. No match starts more than ``content._TRIGGER_REACH`` (80)
+   characters before its trigger, so later steps read only a *window* of each candidate, from 81
+   characters before its first cue to its end: for a page with a copyright footer, the footer.
+2. A window is *safe* when every non-ASCII character in it is whitespace or in
+   ``patterns.SAFE_NON_ASCII`` (checked with numpy): there Python's regex semantics and the exact
+   RE2 forms (``patterns.to_re2(.., "exact")``) agree. Rows with an unsafe window go to Python
+   (``ContentScanner._scan``, the reference).
+3. Copyright notices: each notice's exact form finds its first match in the windows (RE2 per notice,
+   or one Hyperscan scan of all windows). It is Python's when it starts with one of the notice's
+   triggers and is at most ``_MATCH_SPAN`` bytes long, so it lies in Python's window around that
+   trigger; otherwise the row goes to Python.
+4. SPDX ids and licence notices (``batch_notices.NoticeStep``, same Hyperscan scan, or RE2), then full
+   licence texts (``fulltext.identify_full_texts``, once for all rows that ``scan``'s rule sends there).
 
-No per-row Python object is made for rows without a cue, nor for rows settled in step 3.
+Byte offsets become character offsets with the ``n_chars`` column of the normalise stage when the batch
+has it, else with ``utf8_length`` of those rows. No per-row Python object is made for rows without a
+cue, nor for rows settled in step 3; step 4 runs a notice's own Python pattern once per row it matched.
+Without gate counts (RE2 with gates that ASCII case folding cannot find exactly, or a batch with
+fewer than ``BatchPlan.re2_notice_rows`` such rows, where Python is cheaper than RE2's compilations)
+steps 3 and 4 take only rows that can hold nothing but copyright notices.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,9 +40,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from auditor.licences.batch_notices import NoticeStep
+from auditor.licences.batch_windows import starts_with_trigger, string_buffers, unsafe_rows, windows_of
 from auditor.licences.gates import GateFinder
 from auditor.licences.patterns import (
     SAFE_NON_ASCII,
+    cue_through,
     literals_to_re2,
     needs_unsafe_text,
     prefilter_re2,
@@ -49,6 +59,39 @@ if TYPE_CHECKING:
 # its trigger; an RE2 match that starts at a trigger and is no longer than this lies in that window.
 _MATCH_SPAN = 400
 _NON_NOTICE_LITERALS = ("licen", "warrant", "creativecommons")
+# Gates whose counts step 4 reads (content._SPDX_GATES and content._FULLTEXT_GATES).
+_SPDX_GATES = ("spdx-license-identifier",)
+_LICEN, _WARRANT = "licen", "warrant"
+# A match may start up to content._TRIGGER_REACH (80) characters before its trigger: windows start 81
+# characters (at most 4 bytes each) before the first cue.
+_WINDOW_BACK = 4 * 81
+# RE2 engine: the fewest rows per batch for which step 4 beats scanning them in Python (measured with
+# bench/licence_overhead.py: ~6 ms of fixed cost per batch against ~70 us per row in Python).
+_RE2_NOTICE_ROWS = 128
+
+
+def word_cues(scanner: ContentScanner, gate_index: dict[str, int]) -> dict[int, str]:
+    """Cues for the gates that are a word of prose between spaces (" under "), which most texts hold:
+    the alternation of the leading part, through that word, of each notice the gate triggers
+    ("licensed under", "made available under", ...), when every such notice has one and the gate
+    triggers nothing else."""
+    cues: dict[int, str] = {}
+    for gate in scanner.gates:
+        word = gate.strip()
+        if gate == word or not word.isalpha():
+            continue
+        users = [n for n in scanner.notices if gate in n.triggers]
+        if gate in (*_SPDX_GATES, _LICEN, _WARRANT, *_NON_NOTICE_LITERALS):
+            continue
+        parts = [cue_through(n.pattern, word) for n in users]
+        if users and all(parts):
+            cues[gate_index[gate]] = _alternation([p for p in parts if p])
+    return cues
+
+
+def _self_overlapping(literal: str) -> bool:
+    """True when two occurrences of ``literal`` can overlap (a proper prefix is also a suffix)."""
+    return any(literal[:k] == literal[-k:] for k in range(1, len(literal)))
 
 
 def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -83,6 +126,7 @@ class ContentColumns:
     offset: np.ndarray
     detail: np.ndarray
     labels: list[str]
+    python_rows: int = 0  # rows scanned by ``ContentScanner._scan`` (the others were settled column-wise)
 
     @classmethod
     def empty(cls, num_rows: int) -> ContentColumns:
@@ -138,23 +182,23 @@ class _Collector:
                 (np.array(rows, np.int64), *(np.array(c, np.int64) for c in columns))  # type: ignore[arg-type]
             )
 
-    def finish(self, num_rows: int) -> ContentColumns:
+    def finish(self, num_rows: int, python_rows: int = 0) -> ContentColumns:
         if not self.parts:
-            return ContentColumns.empty(num_rows)
+            empty = ContentColumns.empty(num_rows)
+            empty.python_rows = python_rows
+            return empty
         rows, kind, value, offset, detail = (np.concatenate(c) for c in zip(*self.parts, strict=True))
         order = np.argsort(rows, kind="stable")  # row sets of the parts are disjoint
         return ContentColumns(
-            num_rows, rows[order], kind[order], value[order], offset[order], detail[order], self.labels
+            num_rows,
+            rows[order],
+            kind[order],
+            value[order],
+            offset[order],
+            detail[order],
+            self.labels,
+            python_rows,
         )
-
-
-def _string_buffers(texts: pa.Array) -> tuple[np.ndarray, pa.Buffer | None]:
-    """(offsets as int64 numpy, data buffer) of a string or large_string array."""
-    width = 8 if pa.types.is_large_string(texts.type) else 4
-    dtype = np.int64 if width == 8 else np.int32
-    _validity, offsets_buffer, data = texts.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=dtype, count=len(texts) + 1, offset=texts.offset * width)
-    return offsets.astype(np.int64), data
 
 
 class BatchPlan:
@@ -169,8 +213,11 @@ class BatchPlan:
             t for n in scanner.notices if n.kind == "copyright-notice" for t in n.triggers
         }
         self.copyright: list[_CopyrightNotice] = []
+        cues = word_cues(scanner, gate_index)
         for notice in scanner.notices:
             cue = prefilter_re2(notice.pattern, notice.triggers)
+            if all(gate_index[t] in cues for t in notice.triggers):  # "licensed under", not " under "
+                cue = _alternation([cues[gate_index[t]] for t in notice.triggers])
             prefilter.append(cue)
             if notice.kind == "copyright-notice" and needs_unsafe_text(notice.pattern):
                 continue  # a window it matches is never safe, so such rows go to Python anyway
@@ -190,14 +237,30 @@ class BatchPlan:
             )
         self.prefilter = _alternation(prefilter)
         self.python_cues = _alternation(python_cues)
+        self._python_gates = np.array(sorted(gate_index[g] for g in python_gates), np.int64)
         self._safe_code_points = np.array(sorted(ord(c) for c in SAFE_NON_ASCII), np.int64)
+        # Step 4 needs every row's exact gate counts: ASCII case folding must find the gates where
+        # ``str.lower()`` does, and the counted gates must not overlap themselves (Hyperscan reports
+        # overlapping occurrences, ``str.count`` does not).
+        self.notices: NoticeStep | None = None
+        if GateFinder.compatible(scanner.gates) and not any(
+            _self_overlapping(g) for g in (*_SPDX_GATES, _LICEN, _WARRANT)
+        ):
+            self.notices = NoticeStep(scanner, gate_index)
+        # With RE2, step 4 costs a regex compilation per matcher and batch: below this many rows that
+        # may hold more than copyright notices, the Python scan of those rows is cheaper (same findings).
+        self.re2_notice_rows = _RE2_NOTICE_ROWS
+        self._licen, self._warrant = gate_index[_LICEN], gate_index[_WARRANT]
+        (self._spdx,) = (gate_index[g] for g in _SPDX_GATES)
         self._check_compiles()
         self._gates: GateFinder | None = None
         if use_hyperscan is not False and GateFinder.compatible(scanner.gates):
             self._gates = GateFinder(
                 scanner.gates,
                 tuple(gate_index[g] for g in sorted(python_gates)),
-                tuple(n.regex for n in self.copyright),
+                tuple(n.regex for n in self.copyright)
+                + (self.notices.hyperscan_regexes if self.notices is not None else ()),
+                cues,
             )
             if use_hyperscan and not self._gates.available():
                 raise ImportError("use_hyperscan=True needs the hyperscan package: pip install hyperscan")
@@ -213,6 +276,7 @@ class BatchPlan:
             self.prefilter,
             self.python_cues,
             *(n.regex for n in self.copyright),
+            *(m.regex for m in (self.notices.matchers if self.notices is not None else ())),
         ):
             pc.extract_regex_span(probe, f"(?P<probe>{regex})")
 
@@ -228,50 +292,61 @@ class BatchPlan:
         if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
             texts = texts.cast(pa.large_string())
         collector = _Collector()
-        offsets, data = _string_buffers(texts)
+        offsets, data = string_buffers(texts)
         if data is None or not len(texts):
             return collector.finish(len(texts))
         gates = self._gates if (self._gates is not None and self._gates.available()) else None
         located = gates.locate(offsets, data) if gates is not None else self._locate_re2(texts, offsets, data)
         if located is None:
             return collector.finish(len(texts))
-        candidates, first, to_python, gate_sets = located
-        copyright_only = np.flatnonzero(~to_python)
-        if len(copyright_only) and self.copyright:
-            unsettled = self._copyright(
+        candidates, first, to_python, counts = located
+        # Steps 3 and 4 take the rows they can (all of them when the gate counts are known).
+        columnwise = ~to_python if counts is None or self.notices is None else np.ones(len(candidates), bool)
+        at = np.flatnonzero(columnwise)
+        python_at = np.flatnonzero(~columnwise)
+        if len(at):
+            unsettled = self._columnwise(
                 collector,
                 texts,
                 n_chars,
                 offsets,
                 data,
-                candidates[copyright_only],
-                first[copyright_only],
-                None if gate_sets is None else gate_sets[copyright_only],
+                candidates[at],
+                first[at],
+                None if counts is None else counts[at],
             )
-            to_python[copyright_only[unsettled]] = True
-        elif len(copyright_only):
-            to_python[copyright_only] = True
-        python_at = np.flatnonzero(to_python)
+            python_at = np.sort(np.concatenate([python_at, at[unsettled]]))
         if len(python_at):
             rows = candidates[python_at]
             texts_py = texts.take(pa.array(rows)).to_pylist()
-            if gate_sets is None:
-                scan = self.scanner.scan
-                found = [(row, scan(text or "")) for row, text in zip(rows.tolist(), texts_py, strict=True)]
-            else:
-                names = self.scanner.gates
-                scan_gates = self.scanner._scan
-                found = [
-                    (row, scan_gates(text, text.lower(), {names[g] for g in np.flatnonzero(present)}))
-                    for row, text, present in zip(rows.tolist(), texts_py, gate_sets[python_at], strict=True)
-                ]
+            names, scan, scan_gates = self.scanner.gates, self.scanner.scan, self.scanner._scan
+            # ``scan`` finds the gates itself where they were counted in windows (RE2) or a cue stood
+            # for a gate (its literal may be absent, which matters where lower-casing changes lengths).
+            exact = np.zeros(len(rows), bool)
+            if gates is not None:
+                exact = ~(counts[python_at][:, gates.cue_gates] > 0).any(axis=1)
+            found = [
+                (row, scan_gates(text, text.lower(), {names[g] for g in np.flatnonzero(counts[at])}))
+                if use_gates
+                else (row, scan(text or ""))
+                for row, text, at, use_gates in zip(
+                    rows.tolist(), texts_py, python_at.tolist(), exact.tolist(), strict=True
+                )
+            ]
             collector.add_findings(found)
-        return collector.finish(len(texts))
+        return collector.finish(len(texts), len(python_at))
 
     def _locate_re2(
         self, texts: pa.Array, offsets: np.ndarray, data: pa.Buffer
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, None] | None:
-        """Step 1 and 2 with RE2: (candidate rows, byte offset of their first cue, scan in Python, None)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None:
+        """Step 1 with RE2: (candidate rows, byte offset of their first cue, may hold more than copyright
+        notices, gate counts per candidate or None).
+
+        The pre-filter finds the candidates, one pass of the other matchers' cues over their windows
+        the rows that may hold more than copyright notices. The gates of those rows are found in
+        Python (``ContentScanner.present_gates``: pyarrow would take a pass per gate); the other rows
+        hold only copyright triggers, which count as present (1): a gate only selects the matchers that
+        run, and step 3 finds nothing that does not start with a trigger."""
         first = pc.fill_null(pc.find_substring_regex(texts, self.prefilter), -1).to_numpy(
             zero_copy_only=False
         )
@@ -279,9 +354,29 @@ class BatchPlan:
         if not len(candidates):
             return None
         first_abs = offsets[candidates] + first[candidates]
-        windows, _bytes, _offsets = _windows(data, offsets[candidates], first_abs, offsets[candidates + 1])
+        # Every gate holds a literal of the pre-filter or of a cue ("spdx-license-identifier" holds
+        # "licen"), so none starts more than the longest gate's length before the first cue (but a
+        # copyright trigger whose cue is refined, where no notice can match).
+        longest = max(len(g.encode()) for g in self.scanner.gates)
+        windows, _b, _o = windows_of(data, offsets[candidates], first_abs, offsets[candidates + 1], longest)
         to_python = _mask(pc.match_substring_regex(windows, self.python_cues))
-        return candidates, first_abs, to_python, None
+        if self.notices is None or int(to_python.sum()) < self.re2_notice_rows:
+            return candidates, first_abs, to_python, None
+        counts = np.ones((len(candidates), len(self.scanner.gates)), np.int32)
+        counts[:, self._python_gates] = 0
+        at = np.flatnonzero(to_python)
+        if len(at):
+            gate_index = {gate: g for g, gate in enumerate(self.scanner.gates)}
+            counts[at] = 0
+            present_gates = self.scanner.present_gates
+            spdx, licen = self.scanner.gates[self._spdx], self.scanner.gates[self._licen]
+            for row, window in zip(at.tolist(), windows.take(pa.array(at)).to_pylist(), strict=True):
+                lowered = window.lower()
+                for gate in present_gates(lowered):
+                    counts[row, gate_index[gate]] = 1
+                counts[row, self._spdx] = lowered.count(spdx)
+                counts[row, self._licen] = lowered.count(licen)
+        return candidates, first_abs, to_python, counts
 
     def _copyright_firsts_re2(
         self, subset: pa.Array, gate_sets: np.ndarray | None, skip: np.ndarray
@@ -314,7 +409,7 @@ class BatchPlan:
             found.append((at[hit], start, length))
         return found
 
-    def _copyright(
+    def _columnwise(
         self,
         collector: _Collector,
         texts: pa.Array,
@@ -323,19 +418,95 @@ class BatchPlan:
         data: pa.Buffer,
         rows: np.ndarray,
         first_abs: np.ndarray,
-        gate_sets: np.ndarray | None,
+        counts: np.ndarray | None,
     ) -> np.ndarray:
-        """Step 3 for ``rows`` (whose first cue starts at byte ``first_abs``); findings of the rows RE2
-        (or Hyperscan) settles go to ``collector``. Returns the mask of rows left to Python."""
-        subset, win_bytes, win_offsets = _windows(data, offsets[rows], first_abs, offsets[rows + 1])
-        n = len(rows)
-        unsettled = _unsafe_rows(win_bytes, win_offsets, self._safe_code_points)
+        """Steps 2 to 4 for ``rows`` (whose first cue starts at byte ``first_abs``); the findings of the
+        rows they settle go to ``collector``. Returns the mask of rows left to Python."""
+        windows, win_bytes, win_offsets = windows_of(
+            data, offsets[rows], first_abs, offsets[rows + 1], _WINDOW_BACK
+        )
+        unsettled, multibyte = unsafe_rows(win_bytes, win_offsets, self._safe_code_points)
+        gate_sets = None if counts is None else counts > 0
+        label = collector.code
+        hyperscan = self._gates is not None and self._gates.available()
+        matches = self._gates.window_matches(win_bytes, win_offsets) if hyperscan else None  # type: ignore[union-attr]
+        at, kind, value, offset, detail = self._copyright(
+            windows, win_bytes, win_offsets, gate_sets, unsettled, label, matches
+        )
+        # Step 3 gives byte offsets in the window, step 4 character offsets in the window.
+        base = win_offsets[:-1]
+        offset = multibyte.chars(base[at], base[at] + offset)
+        parts = [(at, kind, value, offset, detail)]
+        full_text = np.empty(0, np.int64)
+        if counts is not None and gate_sets is not None and self.notices is not None:
+            if matches is not None:
+                firsts = self.notices.firsts_hyperscan(matches, len(self.copyright), len(rows))
+            else:
+                firsts = self.notices.firsts_re2(windows, gate_sets, unsettled)
+            found = self.notices.run(win_bytes, win_offsets, counts, firsts, unsettled, label)
+            parts.append((found.at, found.kind, found.value, found.offset, found.detail))
+            # ``scan``'s full-text rule: "warrant" occurs, or "licen" three times and no notice names one.
+            full_text = np.flatnonzero(
+                ~unsettled & (gate_sets[:, self._warrant] | (~found.named & (counts[:, self._licen] >= 3)))
+            )
+        at, kind, value, offset, detail = (np.concatenate(c) for c in zip(*parts, strict=True))
+        keep = ~unsettled[at]
+        at, kind, value, offset, detail = at[keep], kind[keep], value[keep], offset[keep], detail[keep]
+        # Character offset in the window -> in the row: add the characters before the window (row
+        # length minus window length, in characters).
+        need = np.flatnonzero(np.bincount(at, minlength=len(rows)))
+        if len(need):
+            if n_chars is not None:
+                row_chars = np.asarray(
+                    n_chars.take(pa.array(rows[need])).to_numpy(zero_copy_only=False), np.int64
+                )
+            else:
+                lengths = pc.utf8_length(texts.take(pa.array(rows[need])))
+                row_chars = np.asarray(lengths.to_numpy(zero_copy_only=False), np.int64)
+            lead = np.zeros(len(rows), np.int64)
+            lead[need] = row_chars - multibyte.chars(base[need], win_offsets[need + 1])
+            offset = lead[at] + offset
+        if len(full_text):
+            full = self.scanner.full_texts(texts.take(pa.array(rows[full_text])).to_pylist())
+            hits = []
+            for window, match in zip(full_text.tolist(), full, strict=True):
+                if match is not None:
+                    detail_code = label(f"full-text containment {match.containment:.2f}")
+                    hits.append((window, label("full-text"), label(match.licence), -1, detail_code))
+            if hits:
+                extra = np.array(hits, np.int64).reshape(-1, 5)
+                at, kind, value, offset, detail = (
+                    np.concatenate([column, extra[:, k]])
+                    for k, column in enumerate((at, kind, value, offset, detail))
+                )
+        if len(at):
+            # ``scan`` orders a row's findings by offset (full texts last), then kind, then value.
+            labels = collector.labels
+            rank = np.empty(len(labels), np.int64)
+            rank[sorted(range(len(labels)), key=labels.__getitem__)] = np.arange(len(labels))
+            order = np.lexsort((rank[value], rank[kind], offset, offset < 0, at))
+            collector.parts.append((rows[at[order]], kind[order], value[order], offset[order], detail[order]))
+        return unsettled
+
+    def _copyright(
+        self,
+        windows: pa.Array,
+        win_bytes: np.ndarray,
+        win_offsets: np.ndarray,
+        gate_sets: np.ndarray | None,
+        unsettled: np.ndarray,
+        label: Callable[[str], int],
+        matches: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+    ) -> tuple[np.ndarray, ...]:
+        """Step 3: (window, kind, value, byte offset in the window, detail) of the copyright findings;
+        sets ``unsettled`` for windows RE2 (or Hyperscan's ``matches``) cannot settle."""
+        n = len(win_offsets) - 1
         base = win_offsets[:-1]
         span_len = win_offsets[1:] - base
-        if gate_sets is not None and self._gates is not None:
-            firsts = self._gates.copyright_firsts(win_bytes, win_offsets, len(self.copyright))
+        if matches is not None:
+            firsts = GateFinder.copyright_firsts(matches, win_offsets, len(self.copyright))
         else:
-            firsts = self._copyright_firsts_re2(subset, gate_sets, unsettled)
+            firsts = self._copyright_firsts_re2(windows, gate_sets, unsettled)
         # Per value, the first notice (in file order) with a match gives the finding, as in ``scan``.
         values = sorted({notice.value for notice in self.copyright})
         value_offset = {v: np.full(n, -1, np.int64) for v in values}
@@ -346,7 +517,7 @@ class BatchPlan:
             if not len(at):
                 continue
             # Python finds this match only if it lies in the window around the trigger it starts with.
-            ok = (length <= _MATCH_SPAN) & _starts_with_trigger(
+            ok = (length <= _MATCH_SPAN) & starts_with_trigger(
                 win_bytes, base[at] + start, base[at] + span_len[at], notice.triggers
             )
             unsettled[at[~ok]] = True
@@ -354,99 +525,18 @@ class BatchPlan:
             slot = value_offset[notice.value]
             fresh = slot[at] < 0
             slot[at[fresh]] = start[fresh]
-            value_notice[notice.value][at[fresh]] = collector.code(notice.id)
-        found_any = np.zeros(n, bool)
+            value_notice[notice.value][at[fresh]] = label(notice.id)
+        kind = label("copyright-notice")
+        parts: list[tuple[np.ndarray, ...]] = [(np.empty(0, np.int64),) * 5]
         for v in values:
-            found_any |= value_offset[v] >= 0
-        need = np.flatnonzero(~unsettled & found_any)
-        if not len(need):
-            return unsettled
-        # Byte offset in the window -> character offset in the row: characters before the window (row
-        # length minus window length, in characters) plus characters of the window before the match.
-        if n_chars is not None:
-            row_chars = np.asarray(
-                n_chars.take(pa.array(rows[need])).to_numpy(zero_copy_only=False), np.int64
-            )
-        else:
-            lengths = pc.utf8_length(texts.take(pa.array(rows[need])))
-            row_chars = np.asarray(lengths.to_numpy(zero_copy_only=False), np.int64)
-        char_starts = np.r_[0, np.cumsum((win_bytes & 0xC0) != 0x80)].astype(np.int64)
-        win_first = char_starts[base[need]]
-        lead_chars = row_chars - (char_starts[base[need] + span_len[need]] - win_first)
-        kind = collector.code("copyright-notice")
-        parts: list[tuple[np.ndarray, ...]] = []
-        for rank, v in enumerate(values):  # sorted: ``scan`` orders a row's findings by offset, then value
-            byte_off = value_offset[v][need]
-            has = byte_off >= 0
-            chars = lead_chars[has] + char_starts[base[need][has] + byte_off[has]] - win_first[has]
-            count = int(has.sum())
+            at = np.flatnonzero(value_offset[v] >= 0)
             parts.append(
                 (
-                    rows[need][has],
-                    np.full(count, kind, np.int64),
-                    np.full(count, collector.code(v), np.int64),
-                    chars,
-                    value_notice[v][need][has],
-                    np.full(count, rank, np.int64),
+                    at,
+                    np.full(len(at), kind, np.int64),
+                    np.full(len(at), label(v), np.int64),
+                    value_offset[v][at],
+                    value_notice[v][at],
                 )
             )
-        rows_, kinds, vals, offs, details, ranks = (np.concatenate(c) for c in zip(*parts, strict=True))
-        order = np.lexsort((ranks, offs, rows_))
-        collector.parts.append((rows_[order], kinds[order], vals[order], offs[order], details[order]))
-        return unsettled
-
-
-def _unsafe_rows(win_bytes: np.ndarray, win_offsets: np.ndarray, safe: np.ndarray) -> np.ndarray:
-    """Per window: does it hold a non-ASCII character outside ``safe`` (code points, sorted)?"""
-    unsafe = np.zeros(len(win_offsets) - 1, bool)
-    lead = np.flatnonzero(win_bytes >= 0xC0)
-    if not len(lead):
-        return unsafe
-    padded = np.concatenate([win_bytes, np.zeros(3, np.uint8)]).astype(np.int64)
-    b0, b1, b2, b3 = (padded[lead + k] for k in range(4))
-    code = np.where(
-        b0 < 0xE0,
-        ((b0 & 0x1F) << 6) | (b1 & 0x3F),
-        np.where(
-            b0 < 0xF0,
-            ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F),
-            ((b0 & 0x07) << 18) | ((b1 & 0x3F) << 12) | ((b2 & 0x3F) << 6) | (b3 & 0x3F),
-        ),
-    )
-    bad = lead[~np.isin(code, safe)]
-    unsafe[np.searchsorted(win_offsets, bad, side="right") - 1] = True
-    return unsafe
-
-
-def _starts_with_trigger(
-    win_bytes: np.ndarray, at: np.ndarray, stop: np.ndarray, triggers: tuple[bytes, ...]
-) -> np.ndarray:
-    """Whether the ASCII-lower-cased bytes at ``at`` (before ``stop``) begin with one of ``triggers``."""
-    width = max(len(t) for t in triggers)
-    index = np.minimum(at[:, None] + np.arange(width), len(win_bytes) - 1)
-    window = win_bytes[index]
-    lowered = np.where((window >= 65) & (window <= 90), window + 32, window)
-    result = np.zeros(len(at), bool)
-    for trigger in triggers:
-        code = np.frombuffer(trigger, dtype=np.uint8)
-        fits = at + len(code) <= stop
-        result |= fits & np.all(lowered[:, : len(code)] == code, axis=1)
-    return result
-
-
-def _windows(
-    data: pa.Buffer, row_start: np.ndarray, first_abs: np.ndarray, row_end: np.ndarray
-) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """(windows as a large_string array, their bytes, their offsets): from one character before each
-    row's first cue (enough context for a leading \\b) to the end of the row."""
-    bytes_ = np.frombuffer(data, dtype=np.uint8)
-    start = np.where(first_abs > row_start, first_abs - 1, first_abs)
-    for _ in range(3):  # back to the first byte of that character
-        start = start - ((start > row_start) & ((bytes_[start] & 0xC0) == 0x80))
-    view = memoryview(data)
-    joined = b"".join([view[s:e] for s, e in zip(start.tolist(), row_end.tolist(), strict=True)])
-    win_offsets = np.r_[0, np.cumsum(row_end - start)].astype(np.int64)
-    windows = pa.Array.from_buffers(
-        pa.large_string(), len(start), [None, pa.py_buffer(win_offsets), pa.py_buffer(joined)]
-    )
-    return windows, np.frombuffer(joined, dtype=np.uint8), win_offsets
+        return tuple(np.concatenate(c) for c in zip(*parts, strict=True))

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from auditor.licences import tables
-from auditor.licences.fulltext import FullTextMatch, identify_full_text
+from auditor.licences.fulltext import FullTextMatch, identify_full_texts
 from auditor.licences.normalise import normalise_licence
 from auditor.licences.patterns import PYTHON_EXTRA_FOLDS, literal_prefixes, starts_at_line
 
@@ -319,8 +319,9 @@ class ContentScanner:
     def scan_batch(self, texts: pa.Array | pa.ChunkedArray) -> dict[int, list[Finding]]:
         """Findings per row index of ``texts``, for the rows that have any; equal to ``scan`` on every row.
 
-        Column-wise (``batch.BatchPlan.scan``): rows with no cue cost one RE2 pass, rows with only
-        copyright notices are matched with RE2 kernels, the rest are scanned in Python.
+        Column-wise (``batch.BatchPlan.scan``): rows with no cue cost one pass (Hyperscan or RE2),
+        copyright notices, SPDX ids and licence notices are matched column-wise where that provably
+        gives ``scan``'s findings, the other rows are scanned in Python.
         """
         return self.plan.scan(texts).by_row()
 
@@ -396,8 +397,20 @@ class ContentScanner:
 
     def full_text(self, text: str) -> FullTextMatch | None:
         """The reference licence text contained in ``text``, if any."""
-        if self.fulltext_index is None or len(text) < _MIN_FULLTEXT_CHARS:
-            return None
-        if len(text) > 2 * _FULLTEXT_WINDOW:
-            text = text[:_FULLTEXT_WINDOW] + "\n" + text[-_FULLTEXT_WINDOW:]
-        return identify_full_text(text, self.fulltext_index)
+        return self.full_texts([text])[0]
+
+    def full_texts(self, texts: list[str]) -> list[FullTextMatch | None]:
+        """``full_text`` of each text, with one vectorised lookup (``fulltext.identify_full_texts``)."""
+        found: list[FullTextMatch | None] = [None] * len(texts)
+        if self.fulltext_index is None:
+            return found
+        at = [i for i, text in enumerate(texts) if len(text) >= _MIN_FULLTEXT_CHARS]
+        clipped = [
+            text
+            if len(text) <= 2 * _FULLTEXT_WINDOW
+            else text[:_FULLTEXT_WINDOW] + "\n" + text[-_FULLTEXT_WINDOW:]
+            for text in (texts[i] for i in at)
+        ]
+        for i, match in zip(at, identify_full_texts(clipped, self.fulltext_index), strict=True):
+            found[i] = match
+        return found

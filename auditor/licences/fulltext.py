@@ -12,6 +12,7 @@ The reference table is built by ``build_reference.py`` from the ScanCode licence
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -64,7 +65,14 @@ def shingle_hashes(text: str) -> np.ndarray:
     with np.errstate(over="ignore"):
         for j in range(SHINGLE_SIZE):
             acc = acc * _MULTIPLIER + tokens[j : j + n]
-    return np.unique(acc)
+    return _distinct(acc)
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)``: sorted distinct values (sorting is many times faster than the hash-based
+    ``np.unique`` of numpy 2 on these arrays)."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
 @dataclass(frozen=True)
@@ -96,18 +104,77 @@ def containment_scores(hashes: np.ndarray, index: FullTextIndex) -> tuple[np.nda
     return counts, counts / np.maximum(index.sizes, 1)
 
 
+_TOP_BITS = 20
+_top_bits_of: dict[int, tuple[FullTextIndex, np.ndarray]] = {}
+
+
+def _top_bits(index: FullTextIndex) -> np.ndarray:
+    """Per value of a hash's top ``_TOP_BITS`` bits: does a reference key have it? (Built once per
+    index: a shingle whose top bits no key has needs no search.)"""
+    cached = _top_bits_of.get(id(index))
+    if cached is None or cached[0] is not index:
+        table = np.zeros(1 << _TOP_BITS, bool)
+        table[index.keys >> np.uint64(64 - _TOP_BITS)] = True
+        cached = _top_bits_of[id(index)] = (index, table)
+    return cached[1]
+
+
 def identify_full_text(
     text: str, index: FullTextIndex, min_containment: float = MIN_CONTAINMENT
 ) -> FullTextMatch | None:
     """The reference licence whose text ``text`` contains, or None."""
-    hashes = shingle_hashes(text)
-    if len(hashes) < MIN_SHINGLES:
-        return None
-    counts, containment = containment_scores(hashes, index)
-    best = int(np.argmax(containment))
-    if containment[best] < min_containment:
-        return None
-    near = np.flatnonzero((containment >= containment[best] - _NEAR_TIE) & (counts > counts[best]))
-    if len(near):
-        best = int(near[np.argmax(counts[near])])
-    return FullTextMatch(index.ids[best], float(containment[best]), int(counts[best]))
+    return identify_full_texts([text], index, min_containment)[0]
+
+
+def identify_full_texts(
+    texts: list[str], index: FullTextIndex, min_containment: float = MIN_CONTAINMENT
+) -> list[FullTextMatch | None]:
+    """``identify_full_text`` of each text, with one vectorised lookup for all of them: the texts'
+    shingles are hashed together (a shingle spanning two texts is dropped), looked up, and each
+    (text, reference key) hit counted once per reference holding the key."""
+    words = [_words(text) for text in texts]
+    n, n_refs = len(texts), len(index.ids)
+    lengths = np.array([len(w) for w in words], np.int64)
+    flat = list(itertools.chain.from_iterable(words))
+    shingles = len(flat) - SHINGLE_SIZE + 1
+    if shingles <= 0 or n_refs == 0 or not len(index.keys):
+        return [None] * n
+    tokens = np.fromiter(map(xxhash.xxh3_64_intdigest, flat), dtype=np.uint64, count=len(flat))
+    acc = np.zeros(shingles, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(SHINGLE_SIZE):
+            acc = acc * _MULTIPLIER + tokens[j : j + shingles]
+    owner_text = np.repeat(np.arange(n), lengths)
+    inside = np.flatnonzero(owner_text[:shingles] == owner_text[SHINGLE_SIZE - 1 :])
+    # Look up the shingles whose top bits some reference key has, then count each (text, reference
+    # key) pair once.
+    maybe = inside[_top_bits(index)[acc[inside] >> np.uint64(64 - _TOP_BITS)]]
+    pos = np.searchsorted(index.keys, acc[maybe])
+    pos[pos == len(index.keys)] = 0
+    found = index.keys[pos] == acc[maybe]
+    pairs = _distinct(owner_text[maybe[found]] * len(index.keys) + pos[found])
+    hit_row, hit = np.divmod(pairs, len(index.keys))
+    starts = index.offsets[hit]
+    spans = index.offsets[hit + 1] - starts
+    total = int(spans.sum())
+    # Expand the CSR ranges [starts, starts + spans) without a Python loop.
+    run_starts = np.repeat(np.cumsum(spans) - spans, spans)
+    owners = index.owners[np.arange(total) - run_starts + np.repeat(starts, spans)]
+    counts = np.bincount(np.repeat(hit_row, spans) * n_refs + owners, minlength=n * n_refs).reshape(n, n_refs)
+    containment = counts / np.maximum(index.sizes, 1)
+    rows = np.arange(n)
+    best = np.argmax(containment, axis=1)
+    best_containment = containment[rows, best]
+    # A larger reference that is nearly as contained wins (first such with the most shingles).
+    near = (containment >= (best_containment - _NEAR_TIE)[:, None]) & (counts > counts[rows, best][:, None])
+    best = np.where(near.any(axis=1), np.argmax(np.where(near, counts, -1), axis=1), best)
+    # A text with fewer distinct shingles than MIN_SHINGLES is not compared (counted only where it
+    # would matter).
+    bounds = np.r_[0, np.cumsum(lengths)]
+    matches: list[FullTextMatch | None] = [None] * n
+    for r in np.flatnonzero(best_containment >= min_containment).tolist():
+        own = inside[(inside >= bounds[r]) & (inside < bounds[r + 1])]
+        if len(_distinct(acc[own])) >= MIN_SHINGLES:
+            b = int(best[r])
+            matches[r] = FullTextMatch(index.ids[b], float(containment[r, b]), int(counts[r, b]))
+    return matches

@@ -5,7 +5,7 @@ RE2 over whole Arrow columns first, so it needs RE2 forms of the same patterns, 
 parse tree of the compiled Python pattern (``re._parser``), in two modes:
 
 - ``superset``: RE2 matches wherever Python could (a pre-filter; extra hits only cost time). Zero-width
-  assertions and lookarounds are dropped, Python's Unicode ``\\s``, ``\\d``, ``\\w`` become Unicode
+  assertions and lookarounds are dropped (but ``^`` in MULTILINE mode, RE2's ``(?m:^)``), Python's Unicode ``\\s``, ``\\d``, ``\\w`` become Unicode
   classes at least as wide, the case-insensitive letters Python folds beyond RE2 (``i`` also matches
   ``İ`` and ``ı``) are spelled out, and large counted repeats become open-ended.
 - ``exact``: RE2 matches exactly where Python does, on texts that are *safe*: every non-ASCII character
@@ -66,10 +66,17 @@ def _char(code: int) -> str:
 
 
 class _Translator:
-    def __init__(self, mode: Mode, ignore_case: bool, dotall: bool) -> None:
+    def __init__(
+        self,
+        mode: Mode,
+        ignore_case: bool,
+        dotall: bool,
+        multiline: bool = False,
+    ) -> None:
         self.mode = mode
         self.ignore_case = ignore_case
         self.dotall = dotall
+        self.multiline = multiline
 
     def literal(self, code: int) -> str:
         extra = PYTHON_EXTRA_FOLDS.get(chr(code).lower(), "") if self.ignore_case else ""
@@ -164,7 +171,9 @@ class _Translator:
             return "(?:" + self.sequence(av) + ")"
         if op is sre.AT:
             if self.mode == "superset":
-                return ""  # dropping a zero-width assertion only widens the match set
+                # '^' in MULTILINE mode is RE2's (?m:^) (RE2 also takes the start of a window for one);
+                # dropping any other zero-width assertion only widens the match set.
+                return "(?m:^)" if av is sre.AT_BEGINNING and self.multiline else ""
             if av is sre.AT_BOUNDARY:
                 return r"\b"
             if av is sre.AT_NON_BOUNDARY:
@@ -175,12 +184,33 @@ class _Translator:
         raise _Untranslatable(f"operator {op}")
 
 
-def to_re2(pattern: re.Pattern[str], mode: Mode, *, max_items: int | None = None) -> str | None:
+def _trim_tail(items: list[Any]) -> list[Any]:
+    """``items`` with the counted repeat that ends them (possibly inside final groups) cut to its
+    minimum count."""
+    if not items:
+        return items
+    op, av = items[-1]
+    if op is sre.SUBPATTERN:
+        group, add_flags, del_flags, body = av
+        return [*items[:-1], (op, (group, add_flags, del_flags, _trim_tail(list(body))))]
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+        lo, hi, body = av
+        if hi is sre.MAXREPEAT or hi > lo:
+            return [*items[:-1], (op, (lo, lo, body))]
+    return items
+
+
+def to_re2(
+    pattern: re.Pattern[str], mode: Mode, *, max_items: int | None = None, trim_tail: bool = False
+) -> str | None:
     """The RE2 form of a Python pattern (see the module docstring), or None when there is none.
 
     ``max_items`` (superset mode only) keeps the first items of the pattern's top-level sequence: a
     match of the whole pattern contains a match of any prefix of it, so the result is still a superset
     for searching, and a short one keeps RE2's automaton small when many patterns are alternated.
+    ``trim_tail`` cuts a counted repeat that ends the pattern to its minimum count ("name{1,80}" ->
+    "name{1}"): a match starts where the whole pattern's does, and ends no later than it from that
+    start, with a smaller automaton (RE2 compiles a pattern at every kernel call).
     """
     try:
         tree = sre_parse.parse(pattern.pattern, pattern.flags)
@@ -188,8 +218,10 @@ def to_re2(pattern: re.Pattern[str], mode: Mode, *, max_items: int | None = None
         return None
     flags = tree.state.flags
     ignore_case = bool(flags & re.IGNORECASE)
-    translator = _Translator(mode, ignore_case, bool(flags & re.DOTALL))
+    translator = _Translator(mode, ignore_case, bool(flags & re.DOTALL), bool(flags & re.MULTILINE))
     items = list(tree.data)
+    if trim_tail:
+        items = _trim_tail(items)
     if max_items is not None and mode == "superset":
         items = items[:max_items]
     try:
@@ -254,6 +286,34 @@ def literal_prefixes(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     return tuple(sorted(p for p in prefixes if not any(q != p and p.startswith(q) for q in prefixes)))
 
 
+def literal_items(pattern: re.Pattern[str]) -> int | None:
+    """How many leading items of ``pattern`` its literal prefixes (``literal_prefixes``) spell out
+    completely, or None when there are none: ``to_re2(.., max_items=..)`` of that is a superset cue
+    made of literals only."""
+    try:
+        tree = sre_parse.parse(pattern.pattern, pattern.flags)
+    except re.error:
+        return None
+    _found, _complete, items = _prefixes(tree.data)
+    return items or None
+
+
+def cue_through(pattern: re.Pattern[str], word: str) -> str | None:
+    """The superset form of ``pattern``'s leading items through the first top-level run of literals
+    that spells ``word`` (ignoring case): a regex every match of the pattern starts with, or None."""
+    try:
+        tree = sre_parse.parse(pattern.pattern, pattern.flags)
+    except re.error:
+        return None
+    items = list(tree.data)
+    lowered = word.lower()
+    for k in range(len(items) - len(lowered) + 1):
+        run = items[k : k + len(lowered)]
+        if all(op is sre.LITERAL and chr(av).lower() == c for (op, av), c in zip(run, lowered, strict=True)):
+            return to_re2(pattern, "superset", max_items=k + len(lowered))
+    return None
+
+
 def prefilter_re2(pattern: re.Pattern[str], triggers: tuple[str, ...]) -> str:
     """A cheap RE2 superset of where ``pattern`` can match near one of its ``triggers``.
 
@@ -275,6 +335,39 @@ def needs_unsafe_text(pattern: re.Pattern[str]) -> bool:
     return prefixes is not None and all(
         any(not c.isascii() and c not in SAFE_NON_ASCII for c in prefix) for prefix in prefixes
     )
+
+
+def _assertions(items: Any, top: bool) -> list[int]:
+    """Indices (in ``items``, -1 when nested) of zero-width assertions and lookarounds."""
+    found: list[int] = []
+    for index, (op, av) in enumerate(items):
+        if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT, sre.GROUPREF, getattr(sre, "GROUPREF_EXISTS", None)):
+            found.append(index if top else -1)
+        elif op is sre.SUBPATTERN:
+            found.extend(_assertions(av[3], False))
+        elif op is sre.BRANCH:
+            for alternative in av[1]:
+                found.extend(_assertions(alternative, False))
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
+            found.extend(_assertions(av[2], False))
+        elif op is getattr(sre, "ATOMIC_GROUP", None):
+            found.extend(_assertions(av, False))
+    return found
+
+
+def reads_no_further(pattern: re.Pattern[str]) -> bool:
+    """True when the pattern has no zero-width assertion or lookaround except as its very first item.
+
+    Then whether a path through the pattern matches depends only on the characters it consumes (and,
+    for a leading ``\\b``, the character before the start), so a match of ``pattern.match(text, pos,
+    endpos)`` is also a match at ``pos`` in the whole text: cutting the text at ``endpos`` can only
+    take matches away, and leaves the preferred match at a start alone when it ends by ``endpos``.
+    """
+    try:
+        tree = sre_parse.parse(pattern.pattern, pattern.flags)
+    except re.error:
+        return False
+    return all(index == 0 for index in _assertions(tree.data, True))
 
 
 def starts_at_line(pattern: re.Pattern[str]) -> bool:

@@ -13,7 +13,9 @@ Adds:
 
 Cost: content evidence comes column-wise from ``ContentScanner.plan.scan`` (``licences/batch.py``: one
 cue pass over the column, with Hyperscan when installed, else pyarrow's RE2; rows without a cue make no
-Python object; rows with only copyright notices are matched column-wise too). A row's conclusion
+Python object; copyright notices, SPDX ids and licence notices are matched column-wise too, and only
+rows that cannot be proved to match as in Python, such as rows with non-ASCII letters near a cue, are
+scanned by ``ContentScanner._scan``). A row's conclusion
 depends on its source, its ``meta_licence`` and the kinds and values of its content findings, not on
 their offsets: it is computed once per distinct (source, meta_licence, content signature) in the batch,
 and the output columns are assembled with Arrow ``take`` and numpy, without a per-row loop. When the
@@ -207,15 +209,14 @@ class LicenceStage:
 
 def _content_where(found: ContentColumns) -> pa.Array:
     """The ``where`` of every finding: ``content:offset N``, or ``content:DETAIL`` for full texts."""
-    if not len(found.rows):
-        return pa.array([], pa.string())
-    offsets = pa.array(found.offset, pa.int64())
-    at_offset = pc.binary_join_element_wise("content:offset ", pc.cast(offsets, pa.string()), "")
-    details = pa.array(found.labels, pa.string()).take(pa.array(found.detail))
-    by_detail = pc.if_else(
-        pc.equal(details, ""), "content", pc.binary_join_element_wise("content:", details, "")
+    details = [f"content:{d}" if d else "content" for d in found.labels]
+    return pa.array(
+        [
+            f"content:offset {offset}" if offset >= 0 else details[detail]
+            for offset, detail in zip(found.offset.tolist(), found.detail.tolist(), strict=True)
+        ],
+        pa.string(),
     )
-    return pc.if_else(pc.greater_equal(offsets, 0), at_offset, by_detail)
 
 
 def _evidence_column(
