@@ -285,7 +285,7 @@ def test_summary_lists_every_sketch_parameter() -> None:
 
 
 _CLASS_TEXT = st.text(
-    alphabet=st.one_of(st.characters(), st.sampled_from("中文한국어カタカナひらがな⺀⼀〇々ー・𠀀abcÜ 。,1")), max_size=80
+    alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from("中文한국어カタカナひらがな⺀⼀〇々ー・𠀀abcÜ 。,1")), max_size=80
 )
 
 
