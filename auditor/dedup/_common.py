@@ -40,8 +40,8 @@ def _strings(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
-def _check_columns(table: pa.Table, what: str) -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+def _check_columns(table: pa.Table, what: str, required: Sequence[str] = REQUIRED_COLUMNS) -> None:
+    missing = [c for c in required if c not in table.column_names]
     if missing:
         raise ColumnError(f"{what} lacks column(s) {missing}; it has {table.column_names}")
 

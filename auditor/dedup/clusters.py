@@ -16,7 +16,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from auditor.dedup._common import DEDUP_METADATA_KEY, FetchTexts, _check_columns, _concat_ranges, _strings
+from auditor.dedup._common import (
+    DEDUP_METADATA_KEY,
+    REQUIRED_COLUMNS,
+    FetchTexts,
+    _check_columns,
+    _concat_ranges,
+    _strings,
+)
 from auditor.dedup.exact import _fetch_shingle_sets, _verify, signature_jaccard
 from auditor.dedup.signatures import _check_compatible
 from auditor.dedup.survivors import _dup_table, _key_columns, _survivor_keys, _survivor_of, _survivor_rank
@@ -49,7 +56,7 @@ def find_duplicates(
     if banded is None:
         _check_columns(table, "the records table")
     else:
-        _check_columns(table.append_column("minhash", pa.nulls(table.num_rows)), "the records table")
+        _check_columns(table, "the records table", [c for c in REQUIRED_COLUMNS if c != "minhash"])
         if banded.keys.shape[1] != table.num_rows or banded.keys.shape[0] != params.band_params()[0]:
             raise UsageError(
                 f"banded signatures of shape {banded.keys.shape} for {table.num_rows} records and "
