@@ -32,12 +32,13 @@ def attribute_files(results: Sequence[ShardResult]) -> list[Path]:
     return [r.attributes for r in results if r.attributes is not None and r.n_records]
 
 
-def read_attributes(results: Sequence[ShardResult]) -> pa.Table:
-    """Every record's attributes but ``minhash``, in task order."""
+def read_attributes(results: Sequence[ShardResult], skip: Sequence[str] = ()) -> pa.Table:
+    """Every record's attributes but ``minhash`` and the columns named in ``skip``, in task order."""
     paths = attribute_files(results)
     if not paths:
         return pa.table({name: pa.array([], pa.string()) for name in _EMPTY_COLUMNS})
-    tables = [pq.read_table(p, columns=[c for c in pq.read_schema(p).names if c != "minhash"]) for p in paths]
+    left_out = {"minhash", *skip}
+    tables = [pq.read_table(p, columns=[c for c in pq.read_schema(p).names if c not in left_out]) for p in paths]
     return pa.concat_tables(tables, promote_options="default")
 
 

@@ -198,7 +198,8 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
         if r.error:
             source_errors.setdefault(r.source, []).append(r.error)
 
-    records = survivor_preferences(read_attributes(parts))
+    # Each PII finding's detector, offsets and value hash are read only for pii_findings.parquet.
+    records = survivor_preferences(read_attributes(parts, skip=() if options.pii_findings else ("pii_findings",)))
     # signatures.parquet first (summary.json, written last, hashes it), in the pass over the
     # signatures that computes their band keys: they are never all in memory.
     out = options.out
