@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from work_batches import licence_batch
 
 from auditor.config import SourceSpec
 from auditor.licences import ContentScanner, Evidence, conclude
@@ -28,7 +29,7 @@ from auditor.licences.patterns import (
     to_re2,
 )
 from auditor.licences.tables import load_notices
-from auditor.stages.base import WORK_SCHEMA, StageContext
+from auditor.stages.base import StageContext
 from auditor.stages.licence import LICENCE_COLUMNS, LicenceStage, source_evidence
 
 try:
@@ -249,18 +250,6 @@ def test_windows_merge_start_ranges() -> None:
 # --- the stage against a per-row reference ---------------------------------------------------------
 
 
-def _batch(texts: list[str | None], sources: list[str], meta: list[str | None]) -> pa.RecordBatch:
-    n = len(texts)
-    values = {
-        "record_id": [f"{s}/x#{i}" for i, s in enumerate(sources)],
-        "source": sources,
-        "shard": ["x"] * n,
-        "row": list(range(n)),
-        "text": texts,
-        "meta_licence": meta,
-    }
-    arrays = [pa.array(values.get(f.name, [None] * n), type=f.type) for f in WORK_SCHEMA]
-    return pa.RecordBatch.from_arrays(arrays, schema=WORK_SCHEMA)
 
 
 def _reference_row(
@@ -302,7 +291,7 @@ def test_stage_equals_per_row_reference(
             }
         )
     )
-    batch = _batch([r[2] for r in rows], [r[0] for r in rows], [r[1] for r in rows])
+    batch = licence_batch([r[2] for r in rows], [r[0] for r in rows], [r[1] for r in rows])
     if with_n_chars:  # as after the normalise stage: character offsets come from its n_chars column
         n_chars = pc.fill_null(pc.utf8_length(batch.column("text")), 0).cast(pa.int64())
         batch = pa.RecordBatch.from_arrays([*batch.columns, n_chars], names=[*batch.schema.names, "n_chars"])

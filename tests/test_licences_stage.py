@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from work_batches import licence_batch
 
 from auditor.config import SourceSpec
 from auditor.errors import ConfigError
 from auditor.licences import Evidence, conclude, source_licence_from_hf_dir
-from auditor.stages.base import WORK_SCHEMA, StageContext
+from auditor.stages.base import StageContext
 from auditor.stages.licence import LICENCE_COLUMNS, LicenceStage
 
 SRC_CC_BY = Evidence("source", "CC-BY-4.0", "source:audit.toml")
@@ -80,18 +80,6 @@ def test_conclusions(evidence: tuple[Evidence, ...], licence: str | None, confli
         assert conclusion.traits == ("unknown",)
 
 
-def _batch(texts: list[str | None], sources: list[str], meta: list[str | None]) -> pa.RecordBatch:
-    n = len(texts)
-    values = {
-        "record_id": [f"{s}/x#{i}" for i, s in enumerate(sources)],
-        "source": sources,
-        "shard": ["x"] * n,
-        "row": list(range(n)),
-        "text": texts,
-        "meta_licence": meta,
-    }
-    arrays = [pa.array(values.get(f.name, [None] * n), type=f.type) for f in WORK_SCHEMA]
-    return pa.RecordBatch.from_arrays(arrays, schema=WORK_SCHEMA)
 
 
 @pytest.fixture
@@ -109,7 +97,7 @@ def stage(tmp_path: Path) -> LicenceStage:
 
 
 def test_stage_adds_typed_columns(stage: LicenceStage) -> None:
-    batch = _batch(
+    batch = licence_batch(
         [
             "plain text",
             "Copyright (c) 2021 X. All rights reserved.",
@@ -144,13 +132,13 @@ def test_stage_adds_typed_columns(stage: LicenceStage) -> None:
 
 def test_stage_output_holds_no_raw_text(stage: LicenceStage) -> None:
     secret = "Jane Q. Secretholder"
-    out = stage(_batch([f"Copyright (c) 2021 {secret}. Licensed under the MIT License."], ["web"], [None]))
+    out = stage(licence_batch([f"Copyright (c) 2021 {secret}. Licensed under the MIT License."], ["web"], [None]))
     dumped = json.dumps(out.select(LICENCE_COLUMNS.names).to_pylist())
     assert secret not in dumped and "Licensed under" not in dumped
 
 
 def test_stage_without_meta_column(stage: LicenceStage) -> None:
-    batch = _batch(["hello"], ["web"], [None]).drop_columns(["meta_licence"])
+    batch = licence_batch(["hello"], ["web"], [None]).drop_columns(["meta_licence"])
     assert stage(batch).column("licence").to_pylist() == ["CC-BY-4.0"]
 
 
@@ -174,7 +162,7 @@ def test_stage_preserves_rows_and_is_deterministic(rows: list[tuple[str, str | N
             sources={"web": SourceSpec(name="web", paths=(Path("/nonexistent"),), declared_licence="MIT")}
         )
     )
-    batch = _batch([r[2] for r in rows], [r[0] for r in rows], [r[1] for r in rows])
+    batch = licence_batch([r[2] for r in rows], [r[0] for r in rows], [r[1] for r in rows])
     first, second = stage(batch), stage(batch)
     assert first.num_rows == len(rows)
     assert first.equals(second)
@@ -192,7 +180,7 @@ def test_malformed_declared_licence_is_a_config_error() -> None:
 
 def test_stage_needs_setup() -> None:
     with pytest.raises(RuntimeError, match="setup"):
-        LicenceStage()(_batch(["x"], ["web"], [None]))
+        LicenceStage()(licence_batch(["x"], ["web"], [None]))
 
 
 @pytest.mark.parametrize(
@@ -231,7 +219,7 @@ def test_stage_reads_hf_metadata_as_source_evidence(tmp_path: Path) -> None:
     stage.setup(
         StageContext(sources={"hf": SourceSpec(name="hf", paths=(tmp_path,), declared_licence="CC-BY-4.0")})
     )
-    (row,) = stage(_batch(["text"], ["hf"], [None])).select(LICENCE_COLUMNS.names).to_pylist()
+    (row,) = stage(licence_batch(["text"], ["hf"], [None])).select(LICENCE_COLUMNS.names).to_pylist()
     assert row["licence"] == "CC-BY-NC-4.0" and row["licence_conflict"] is True
     assert {"kind": "source", "value": "CC-BY-NC-4.0", "where": "source:dataset_info.json"} in row[
         "licence_evidence"
