@@ -51,3 +51,16 @@ def test_leaf_commits_to_id_hashes_decision_and_reasons() -> None:
     assert leaves[0] == "\x1f".join(["src/shard/0", f"{0:064x}", f"{0:064x}", "exclude", "R1,R2"]).encode()
     changed = table.set_column(3, "decision", pa.array(["review", "include"]))
     assert merkle.records_root(changed) != merkle.records_root(table)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 6, 11, 16, 33, 100])
+def test_builder_over_slices_gives_the_rfc6962_root(n: int) -> None:
+    """Records added in slices of any size: the same root as the definition over all of them."""
+    table = _records(n)
+    expected = _mth(merkle.record_leaf_bytes(table)).hex()
+    for step in (1, 2, 3, 7, max(1, n)):
+        builder = merkle.MerkleBuilder()
+        for start in range(0, n, step):
+            builder.add_records(table.slice(start, step))
+        assert builder.leaves == n
+        assert builder.root() == expected

@@ -24,20 +24,30 @@ def _umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; on success it replaces ``target`` atomically."""
+def temp_path(target: Path) -> Path:
+    """A new empty temporary file next to ``target`` (``.<name>.<random>.tmp``), for ``publish``."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
-    tmp = Path(tmp_name)
+    return Path(tmp_name)
+
+
+def publish(tmp: Path, target: Path) -> None:
+    """Flush ``tmp`` to disk, give it the usual mode and rename it to ``target`` atomically."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
+    os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success it replaces ``target`` atomically."""
+    tmp = temp_path(target)
     try:
         yield tmp
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
-        os.replace(tmp, target)
+        publish(tmp, Path(target))
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

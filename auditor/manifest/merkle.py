@@ -39,28 +39,53 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
+class MerkleBuilder:
+    """RFC 6962's Merkle Tree Hash over records added slice by slice, in O(log n) memory.
+
+    The tree of n leaves is the perfect subtrees of the binary digits of n, largest first, each
+    joined to the tree of everything after it (RFC 6962 splits at the largest power of two below n).
+    The builder keeps one perfect subtree per set bit of the leaves seen so far, merging equal sizes
+    as leaves arrive, and folds them from the right at the end.
+    """
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []  # (leaves, hash), sizes strictly decreasing
+        self.leaves = 0
+
+    def add_leaf_hash(self, digest: bytes) -> None:
+        size, node = 1, digest
+        while self._stack and self._stack[-1][0] == size:
+            left_size, left = self._stack.pop()
+            size, node = left_size + size, node_hash(left, node)
+        self._stack.append((size, node))
+        self.leaves += 1
+
+    def add_records(self, table: pa.Table) -> None:
+        """Add a leaf per record of ``table`` (``record_leaf_bytes``), ``_LEAF_CHUNK`` at a time."""
+        for start in range(0, table.num_rows, _LEAF_CHUNK):
+            for data in record_leaf_bytes(table.slice(start, _LEAF_CHUNK)):
+                self.add_leaf_hash(leaf_hash(data))
+
+    def root(self) -> str:
+        if not self._stack:
+            return EMPTY_ROOT
+        node = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            node = node_hash(left, node)
+        return node.hex()
+
+
 def records_root(table: pa.Table) -> str:
     """``merkle_root(record_leaf_bytes(table))``, building the preimages ``_LEAF_CHUNK`` records at a
-    time: memory holds the 32-byte leaf hashes, not every preimage as a Python object."""
-    hashes: list[bytes] = []
-    for start in range(0, table.num_rows, _LEAF_CHUNK):
-        hashes.extend(leaf_hash(x) for x in record_leaf_bytes(table.slice(start, _LEAF_CHUNK)))
-    return _root_of_leaf_hashes(hashes)
+    time: memory holds O(log n) hashes, not every preimage as a Python object."""
+    builder = MerkleBuilder()
+    builder.add_records(table)
+    return builder.root()
 
 
 def merkle_root(leaves: list[bytes]) -> str:
     """Hex root of RFC 6962's Merkle Tree Hash over the leaf preimages (empty tree: SHA-256 of '')."""
-    return _root_of_leaf_hashes([leaf_hash(x) for x in leaves])
-
-
-def _root_of_leaf_hashes(level: list[bytes]) -> str:
-    if not level:
-        return EMPTY_ROOT
-    while len(level) > 1:
-        # RFC 6962 splits at the largest power of two below n; pairing left to right and carrying an odd
-        # last node up unchanged gives the same tree.
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0].hex()
+    builder = MerkleBuilder()
+    for data in leaves:
+        builder.add_leaf_hash(leaf_hash(data))
+    return builder.root()

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from auditor import __version__
-from auditor.io.atomic import write_json_atomic, write_parquet_atomic
-from auditor.manifest.merkle import records_root
-from auditor.manifest.schema import SCHEMA_VERSION, conform
+from auditor.io.atomic import parquet_options, publish, temp_path, write_json_atomic, write_parquet_atomic
+from auditor.manifest.merkle import MerkleBuilder
+from auditor.manifest.schema import RECORDS_SCHEMA, SCHEMA_VERSION, conform
 
 if TYPE_CHECKING:
     from auditor.config import AuditConfig
@@ -103,47 +104,76 @@ def source_facts(config: AuditConfig, results: Sequence[ShardResult],
     return pa.Table.from_pylist(rows, schema=_SOURCE_STATIC_SCHEMA)
 
 
+class SourceCounts:
+    """Per-source record counts for sources.parquet (by decision, by flag, PII types and categories),
+    accumulated over slices of decided records."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, int]] = {}
+        self.pii: dict[str, dict[str, dict[str, int]]] = {}  # source -> column -> value -> records
+        self._pii_seen = False
+
+    def _add(self, label: str, counts: dict[str, int]) -> None:
+        for source, k in counts.items():
+            row = self.counts.setdefault(source, {})
+            row[label] = row.get(label, 0) + k
+
+    def add(self, records: pa.Table) -> None:
+        if records.num_rows == 0:
+            return
+        self._add("n_records", _count_by_source(records))
+        for d in DECISIONS:
+            self._add(f"n_{d}", _count_by_source(records, pc.equal(records.column("decision"), d)))
+        for column, label in _FLAG_COLUMNS:
+            mask = _flag(records, column)
+            if column == "pii_count" and mask is not None:
+                mask = pc.greater(pc.fill_null(records.column("pii_count"), 0), 0)
+            if mask is not None:
+                self._add(label, _count_by_source(records, mask))
+        self._add_pii(records)
+
+    def _add_pii(self, records: pa.Table) -> None:
+        from auditor.pii import source_pii_summary
+
+        if not all(c in records.column_names for c in ("pii_count", "pii_sensitive", *_PII_ITEMS)):
+            return
+        summary = source_pii_summary(records)
+        for column, (key, _) in _PII_ITEMS.items():
+            for source, items in zip(summary.column("source").to_pylist(), summary.column(column).to_pylist(),
+                                     strict=True):
+                mine = self.pii.setdefault(source, {}).setdefault(column, {})
+                for item in items or []:
+                    mine[item[key]] = mine.get(item[key], 0) + item["records"]
+
+    def table(self, facts: pa.Table, outcomes: dict[str, tuple[str, list[str]]] | None = None) -> pa.Table:
+        """sources.parquet: the source facts, the counts and the source-level outcome."""
+        table = facts.select(list(STATIC_SOURCE_COLUMNS))
+        names = table.column("source").to_pylist()
+        labels = ["n_records", *(f"n_{d}" for d in DECISIONS), *(label for _, label in _FLAG_COLUMNS)]
+        for label in labels:
+            table = table.append_column(label, pa.array([self.counts.get(n, {}).get(label, 0) for n in names],
+                                                        pa.int64()))
+        for column, (key, label) in _PII_ITEMS.items():
+            typ = pa.list_(pa.struct([(key, pa.string()), ("records", pa.int64())]))
+            values = [[{key: k, "records": v} for k, v in sorted(self.pii.get(n, {}).get(column, {}).items())]
+                      for n in names]
+            table = table.append_column(label, pa.array(values, typ))
+        outcomes = outcomes or {}
+        table = table.append_column("source_outcome", pa.array([outcomes.get(n, ("none", []))[0] for n in names],
+                                                               pa.string()))
+        return table.append_column("source_reasons", pa.array([outcomes.get(n, ("none", []))[1] for n in names],
+                                                              pa.list_(pa.string())))
+
+
+_PII_ITEMS = {"pii_types": ("type", "pii_by_type"), "pii_categories": ("category", "pii_by_category")}
+
+
 def build_sources_table(facts: pa.Table, records: pa.Table,
                         outcomes: dict[str, tuple[str, list[str]]] | None = None) -> pa.Table:
     """sources.parquet: the source facts, counts by decision and flag, and the source-level outcome."""
-    facts = facts.select(list(STATIC_SOURCE_COLUMNS))
-    names = facts.column("source").to_pylist()
-    totals = _count_by_source(records)
-    columns: dict[str, list[int]] = {"n_records": [totals.get(n, 0) for n in names]}
-    for d in DECISIONS:
-        counts = _count_by_source(records, pc.equal(records.column("decision"), d))
-        columns[f"n_{d}"] = [counts.get(n, 0) for n in names]
-    for column, label in _FLAG_COLUMNS:
-        mask = _flag(records, column)
-        if column == "pii_count" and mask is not None:
-            mask = pc.greater(pc.fill_null(records.column("pii_count"), 0), 0)
-        counts = _count_by_source(records, mask) if mask is not None else {}
-        columns[label] = [counts.get(n, 0) for n in names]
-    table = facts
-    for name, values in columns.items():
-        table = table.append_column(name, pa.array(values, pa.int64()))
-    table = _with_pii_breakdown(table, records)
-    outcomes = outcomes or {}
-    table = table.append_column("source_outcome", pa.array([outcomes.get(n, ("none", []))[0] for n in names],
-                                                           pa.string()))
-    return table.append_column("source_reasons", pa.array([outcomes.get(n, ("none", []))[1] for n in names],
-                                                          pa.list_(pa.string())))
-
-
-def _with_pii_breakdown(table: pa.Table, records: pa.Table) -> pa.Table:
-    """Per source: how many records hold each PII type and each sensitive category (never values)."""
-    from auditor.pii import source_pii_summary
-
-    item = {"pii_types": ("type", "pii_by_type"), "pii_categories": ("category", "pii_by_category")}
-    names = table.column("source").to_pylist()
-    have = all(c in records.column_names for c in ("pii_count", "pii_sensitive", *item))
-    summary = source_pii_summary(records) if have and records.num_rows else None
-    for column, (key, label) in item.items():
-        typ = pa.list_(pa.struct([(key, pa.string()), ("records", pa.int64())]))
-        by_source = dict(zip(summary.column("source").to_pylist(), summary.column(column).to_pylist(),
-                             strict=True)) if summary is not None else {}
-        table = table.append_column(label, pa.array([by_source.get(n) or [] for n in names], typ))
-    return table
+    counts = SourceCounts()
+    counts.add(records)
+    return counts.table(facts, outcomes)
 
 
 def shards_table(results: Sequence[ShardResult]) -> pa.Table:
@@ -164,51 +194,149 @@ def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
     return {str(v["values"]): int(v["counts"]) for v in counts.to_pylist() if v["values"] is not None}
 
 
+# Rows per row group of records.parquet (and of the other per-record files): fixed, so that the file's
+# bytes depend on the records only, not on the slices they were written in.
+ROW_GROUP_ROWS = 65_536
+
+
+class _RowGroupWriter:
+    """A Parquet file written atomically from slices of any size, in row groups of exactly
+    ``ROW_GROUP_ROWS`` rows (the last one shorter): the same bytes as ``write_parquet_atomic`` of
+    the whole table (tests/test_manifest_stream.py checks it)."""
+
+    def __init__(self, target: Path, schema: pa.Schema) -> None:
+        self.target = target
+        self._tmp = temp_path(target)
+        self._writer = pq.ParquetWriter(self._tmp, schema, **parquet_options(schema))
+        self._schema = schema
+        self._pending: list[pa.Table] = []
+        self._rows = 0
+        self._groups = 0
+
+    def write(self, table: pa.Table) -> None:
+        self._pending.append(table)
+        self._rows += table.num_rows
+        while self._rows >= ROW_GROUP_ROWS:
+            self._flush(ROW_GROUP_ROWS)
+
+    def _flush(self, rows: int) -> None:
+        pending = pa.concat_tables(self._pending)
+        self._writer.write_table(pending.slice(0, rows), row_group_size=max(1, rows))
+        self._groups += 1
+        rest = pending.slice(rows)
+        self._pending, self._rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def close(self) -> None:
+        """Write what is pending and move the file into place."""
+        if self._rows or not self._groups:
+            if not self._pending:  # nothing at all: one empty row group, as pq.write_table writes
+                self._pending = [self._schema.empty_table()]
+            self._flush(self._rows)
+        self._writer.close()
+        publish(self._tmp, self.target)
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class ManifestWriter:
+    """Writes a manifest from slices of decided records, in record order, so that the records of a
+    corpus need not be in memory at once: records.parquet in fixed row groups, the Merkle root
+    (``MerkleBuilder``), the totals of summary.json and the per-source counts (``source_counts``,
+    for sources.parquet) are all built as the slices arrive. ``extra`` names further per-record
+    Parquet files (e.g. pii_findings.parquet) that ``add`` receives slices of too. ``finish`` writes
+    the rest and summary.json, last."""
+
+    def __init__(self, out: Path, extra: Sequence[str] = ()) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / SUMMARY).unlink(missing_ok=True)
+        self._records = _RowGroupWriter(self.out / RECORDS, RECORDS_SCHEMA)
+        self._extra_names = list(extra)
+        self._extra: dict[str, _RowGroupWriter] = {}
+        self.merkle = MerkleBuilder()
+        self.source_counts = SourceCounts()
+        self.chars = 0
+        self.text_null = 0
+        self.by_decision = dict.fromkeys(DECISIONS, 0)
+        self.by_reason: dict[str, int] = {}
+
+    def add(self, records: pa.Table, extra: dict[str, pa.Table] | None = None) -> None:
+        """Add the next slice of decided records (and its rows of the extra files)."""
+        records = conform(records)
+        self._records.write(records)
+        self.merkle.add_records(records)
+        self.source_counts.add(records)
+        self.chars += int(pc.sum(records.column("n_chars")).as_py() or 0)
+        self.text_null += int(pc.sum(records.column("text_null").cast(pa.int64())).as_py() or 0)
+        for d in DECISIONS:
+            self.by_decision[d] += int(pc.sum(pc.equal(records.column("decision"), d).cast(pa.int64())).as_py() or 0)
+        reasons = pc.list_flatten(records.column("reasons"))
+        for reason, count in (_value_counts(pa.chunked_array([reasons])) if len(reasons) else {}).items():
+            self.by_reason[reason] = self.by_reason.get(reason, 0) + count
+        for name, table in (extra or {}).items():
+            if name not in self._extra_names:
+                raise ValueError(f"ManifestWriter: {name!r} was not declared as an extra file")
+            if name not in self._extra:
+                self._extra[name] = _RowGroupWriter(self.out / name, table.schema)
+            self._extra[name].write(table)
+
+    def abort(self) -> None:
+        for writer in (self._records, *self._extra.values()):
+            writer.abort()
+
+    def finish(self, sources: pa.Table, shards: pa.Table, *, audit_name: str, parameters: dict[str, Any],
+               policy: dict[str, Any] | None, prewritten: Sequence[str] = (),
+               extra_summary: dict[str, Any] | None = None) -> Manifest:
+        """Write records.parquet, sources.parquet, shards.parquet and, last, summary.json.
+
+        ``prewritten`` names files the caller already wrote into ``out`` (after removing summary.json):
+        they are hashed into the summary like the others.
+        """
+        self._records.close()
+        write_parquet_atomic(self.out / SOURCES, sources)
+        write_parquet_atomic(self.out / SHARDS, shards)
+        files = [RECORDS, SOURCES, SHARDS, *prewritten]
+        for name in self._extra_names:
+            if name in self._extra:
+                self._extra[name].close()
+                files.append(name)
+        summary = {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "auditor", "version": __version__},
+            "audit": audit_name,
+            "policy": policy,
+            "parameters": parameters,
+            "inputs": [{"source": r["source"], "shard": r["shard"], "format": r["format"],
+                        "sha256": r["file_sha256"], "bytes": r["n_bytes"], "records": r["n_records"],
+                        "error": r["error"]} for r in shards.to_pylist()],
+            "totals": {
+                "records": self.merkle.leaves,
+                "sources": sources.num_rows,
+                "shards": shards.num_rows,
+                "shards_unreadable": int(pc.sum(pc.equal(shards.column("status"), "unreadable")
+                                                .cast(pa.int64())).as_py() or 0),
+                "bytes": int(pc.sum(shards.column("n_bytes")).as_py() or 0),
+                "chars": self.chars,
+                "text_null": self.text_null,
+                "by_decision": self.by_decision,
+                "by_reason": self.by_reason,
+            },
+            "merkle": {"algorithm": "rfc6962-sha256", "leaves": self.merkle.leaves, "root": self.merkle.root()},
+            **(extra_summary or {}),
+            "files": {name: sha256_file(self.out / name) for name in files},
+        }
+        write_json_atomic(self.out / SUMMARY, summary)
+        return Manifest(path=self.out, summary=summary)
+
+
 def write_manifest(out: Path, records: pa.Table, sources: pa.Table, shards: pa.Table, *,
                    audit_name: str, parameters: dict[str, Any], policy: dict[str, Any] | None,
                    extra_files: dict[str, pa.Table] | None = None, prewritten: Sequence[str] = (),
                    extra_summary: dict[str, Any] | None = None) -> Manifest:
-    """Write the manifest directory and return its summary.
-
-    ``prewritten`` names files the caller already wrote into ``out`` (after removing summary.json):
-    they are hashed into the summary like the others.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SUMMARY).unlink(missing_ok=True)
-    records = conform(records)
-    write_parquet_atomic(out / RECORDS, records)
-    write_parquet_atomic(out / SOURCES, sources)
-    write_parquet_atomic(out / SHARDS, shards)
-    files = [RECORDS, SOURCES, SHARDS, *prewritten]
-    for name, table in (extra_files or {}).items():
-        write_parquet_atomic(out / name, table)
-        files.append(name)
-    reasons = pc.list_flatten(records.column("reasons"))
-    summary = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "auditor", "version": __version__},
-        "audit": audit_name,
-        "policy": policy,
-        "parameters": parameters,
-        "inputs": [{"source": r["source"], "shard": r["shard"], "format": r["format"],
-                    "sha256": r["file_sha256"], "bytes": r["n_bytes"], "records": r["n_records"],
-                    "error": r["error"]} for r in shards.to_pylist()],
-        "totals": {
-            "records": records.num_rows,
-            "sources": sources.num_rows,
-            "shards": shards.num_rows,
-            "shards_unreadable": int(pc.sum(pc.equal(shards.column("status"), "unreadable").cast(pa.int64())).as_py() or 0),
-            "bytes": int(pc.sum(shards.column("n_bytes")).as_py() or 0),
-            "chars": int(pc.sum(records.column("n_chars")).as_py() or 0),
-            "text_null": int(pc.sum(records.column("text_null").cast(pa.int64())).as_py() or 0),
-            "by_decision": {d: int(pc.sum(pc.equal(records.column("decision"), d).cast(pa.int64())).as_py() or 0)
-                            for d in DECISIONS},
-            "by_reason": _value_counts(pa.chunked_array([reasons])) if len(reasons) else {},
-        },
-        "merkle": {"algorithm": "rfc6962-sha256", "leaves": records.num_rows,
-                   "root": records_root(records)},
-        **(extra_summary or {}),
-        "files": {name: sha256_file(out / name) for name in files},
-    }
-    write_json_atomic(out / SUMMARY, summary)
-    return Manifest(path=out, summary=summary)
+    """Write the manifest directory from one table of decided records (``ManifestWriter``, one slice)."""
+    writer = ManifestWriter(out, extra=list(extra_files or {}))
+    writer.add(records, extra_files)
+    return writer.finish(sources, shards, audit_name=audit_name, parameters=parameters, policy=policy,
+                         prewritten=prewritten, extra_summary=extra_summary)

@@ -17,6 +17,7 @@ Semantics (docs/policies.md has the full reference):
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -248,12 +249,13 @@ def _eval(condition: Condition, cols: _Columns) -> np.ndarray:
 
 
 def _record_rule_matches(
-    table: pa.Table, policy: Policy, keep: set[int]
+    table: pa.Table | pa.RecordBatch, policy: Policy, keep: set[int]
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Index of the deciding record rule per row (default: len(rules)), and full masks of rules in ``keep``."""
     deciders, kept = [], {i: [] for i in keep}
     default_index = len(policy.rules)
-    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+    batches = table.to_batches(max_chunksize=BATCH_ROWS) if isinstance(table, pa.Table) else [table]
+    for batch in batches:
         cols = _Columns(batch)
         decider = np.full(batch.num_rows, default_index, dtype=np.int32)
         undecided = np.ones(batch.num_rows, dtype=bool)
@@ -271,57 +273,6 @@ def _record_rule_matches(
     empty = np.zeros(0, dtype=bool)
     decider_all = np.concatenate(deciders) if deciders else np.zeros(0, dtype=np.int32)
     return decider_all, {i: np.concatenate(m) if m else empty for i, m in kept.items()}
-
-
-def _source_codes(table: pa.Table) -> tuple[list[str], np.ndarray]:
-    """Source names in sorted order, and for each row the index of its source."""
-    column = table.column("source")
-    if column.null_count:
-        raise ColumnError(f"the 'source' column has {column.null_count} null value(s)", path="<records>")
-    names = pc.unique(column).sort() if table.num_rows else pa.array([], pa.string())
-    codes = pc.index_in(column, value_set=names).to_numpy(zero_copy_only=False)
-    return names.to_pylist(), np.asarray(codes, dtype=np.int64)
-
-
-def _source_rule_hits(
-    table: pa.Table,
-    policy: Policy,
-    decider: np.ndarray,
-    masks: dict[int, np.ndarray],
-    names: list[str],
-    codes: np.ndarray,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Which source rules hold for which source (sources x rules), and the aggregates they read."""
-    n_sources = len(names)
-    by_id = {r.id: i for i, r in enumerate(policy.rules)}
-    n_records = np.bincount(codes, minlength=n_sources)
-    first_row = np.full(n_sources, table.num_rows, dtype=np.int64)
-    np.minimum.at(first_row, codes, np.arange(table.num_rows))
-    # One row per source: its attributes (from its first record) and the aggregates the rules read.
-    view: dict[str, pa.Array] = {"source": pa.array(names, pa.string())}
-    for attr in SOURCE_ATTRIBUTE_COLUMNS:
-        if attr in table.column_names:
-            view[attr] = pc.take(table.column(attr), pa.array(first_row)).combine_chunks()
-    aggregates: dict[str, np.ndarray] = {}
-    for test in (t for sr in policy.source_rules for t in metric_tests(sr.when)):
-        if test.metric == "n_records":
-            values = n_records
-        else:
-            if test.metric.endswith("_excluded_by"):
-                hit = np.isin(decider, [by_id[r] for r in test.rules])
-            else:
-                hit = np.logical_or.reduce([masks[by_id[r]] for r in test.rules])
-            values = np.bincount(codes[hit], minlength=n_sources)
-            if test.metric.startswith("share_"):
-                # IEEE division is correctly rounded: k/n equals the literal 0.05 exactly when k/n = 1/20.
-                values = values / np.maximum(n_records, 1)
-        aggregates[test.label] = values
-        view[test.label] = pa.array(values)
-    source_view = pa.table(view)
-    hits = np.zeros((n_sources, len(policy.source_rules)), dtype=bool)
-    for k, source_rule in enumerate(policy.source_rules):
-        hits[:, k] = evaluate(source_rule.when, source_view)
-    return hits, aggregates
 
 
 def _reasons(
@@ -347,6 +298,191 @@ def _reasons(
     return offsets, candidates[present]
 
 
+@dataclass(frozen=True)
+class SliceDecisions:
+    """The decisions of one slice of records (``PolicyRun.decide``), aligned with its rows."""
+
+    decision: pa.Array  # string
+    reasons: pa.Array  # list<string>
+    record_rule: pa.Array  # string
+
+
+class PolicyRun:
+    """Decide records under a policy one slice at a time, so that a corpus need not be in memory.
+
+    Source rules read aggregates over every record of a source, so there are two passes over the
+    same slices in the same order: ``observe`` each slice (record rules, per-source aggregates),
+    then, after ``settle`` (source outcomes), ``decide`` each slice again. ``decisions`` returns the
+    per-source outcomes and the counts of the decided slices. ``decide()`` is the one-slice case.
+    """
+
+    def __init__(self, policy: Policy, sources: pa.Table | None = None) -> None:
+        self.policy = policy
+        self.sources = sources
+        rules = policy.rules
+        self._by_id = {r.id: i for i, r in enumerate(rules)}
+        self._flag_ids = {i for i, r in enumerate(rules) if r.is_flag}
+        self._counted = {
+            self._by_id[r]
+            for sr in policy.source_rules
+            for t in metric_tests(sr.when)
+            if t.metric.endswith("_matched")
+            for r in t.rules
+        }
+        self._attrs = _source_attrs_read(policy)
+        self._metrics = [t for sr in policy.source_rules for t in metric_tests(sr.when)]
+        # Per source (by name), in the order first seen: records, metric counts, source attributes.
+        self._n_records: dict[str, int] = {}
+        self._metric_counts: dict[str, dict[str, int]] = {}
+        self._first: dict[str, dict[str, Any]] = {}
+        self._names: list[str] | None = None
+        self._hits = np.zeros((0, len(policy.source_rules)), dtype=bool)
+        self._aggregates: dict[str, np.ndarray] = {}
+        self._outcomes: list[str] = []
+        all_ids = [r.id for r in rules] + [DEFAULT_RULE_ID] + [sr.id for sr in policy.source_rules]
+        self._ids = pa.array(all_ids, pa.string())
+        self._decision_counts = np.zeros(len(_DECISIONS_BY_CODE), dtype=np.int64)
+        self._reason_counts = np.zeros(len(all_ids), dtype=np.int64)
+        self._by_source: dict[str, np.ndarray] = {}
+
+    def _prepare(self, records: pa.Table | pa.RecordBatch) -> tuple[pa.Table, np.ndarray, dict[int, np.ndarray]]:
+        if "source" not in records.column_names:
+            raise ColumnError("the records table has no 'source' column", path="<records>")
+        table = records if isinstance(records, pa.Table) else pa.Table.from_batches([records])
+        table = join_sources(table, self.sources, self._attrs)
+        column = table.column("source")
+        if column.null_count:
+            raise ColumnError(f"the 'source' column has {column.null_count} null value(s)", path="<records>")
+        decider, masks = _record_rule_matches(table, self.policy, self._flag_ids | self._counted)
+        return table, decider, masks
+
+    def observe(self, records: pa.Table | pa.RecordBatch) -> None:
+        """First pass: count what the source rules read, per source."""
+        if self._names is not None:
+            raise RuntimeError("PolicyRun.observe after settle")
+        table, decider, masks = self._prepare(records)
+        if table.num_rows == 0:
+            return
+        local = pc.unique(table.column("source")).to_pylist()
+        codes = np.asarray(pc.index_in(table.column("source"), value_set=pa.array(local, pa.string()))
+                           .to_numpy(zero_copy_only=False), dtype=np.int64)
+        counts = np.bincount(codes, minlength=len(local))
+        first_row = np.full(len(local), table.num_rows, dtype=np.int64)
+        np.minimum.at(first_row, codes, np.arange(table.num_rows))
+        by_metric: dict[str, np.ndarray] = {}
+        for test in self._metrics:
+            if test.metric == "n_records":
+                continue
+            if test.metric.endswith("_excluded_by"):
+                hit = np.isin(decider, [self._by_id[r] for r in test.rules])
+            else:
+                hit = np.logical_or.reduce([masks[self._by_id[r]] for r in test.rules])
+            by_metric[test.label] = np.bincount(codes[hit], minlength=len(local))
+        for s, name in enumerate(local):
+            if name not in self._n_records:
+                self._n_records[name] = 0
+                self._metric_counts[name] = {}
+                # The source's attributes, from its first record (they are the same on every record).
+                self._first[name] = {a: table.column(a)[int(first_row[s])].as_py()
+                                     for a in SOURCE_ATTRIBUTE_COLUMNS if a in table.column_names}
+            self._n_records[name] += int(counts[s])
+            for label, values in by_metric.items():
+                self._metric_counts[name][label] = self._metric_counts[name].get(label, 0) + int(values[s])
+
+    def settle(self) -> None:
+        """Evaluate the source rules over the observed aggregates; ``decide`` may follow."""
+        names = sorted(self._n_records)
+        n_records = np.array([self._n_records[n] for n in names], dtype=np.int64)
+        view: dict[str, pa.Array] = {"source": pa.array(names, pa.string())}
+        for attr in SOURCE_ATTRIBUTE_COLUMNS:
+            if any(attr in self._first[n] for n in names):
+                view[attr] = pa.array([self._first[n].get(attr) for n in names], pa.string())
+        for test in self._metrics:
+            if test.metric == "n_records":
+                values = n_records
+            else:
+                values = np.array([self._metric_counts[n].get(test.label, 0) for n in names], dtype=np.int64)
+                if test.metric.startswith("share_"):
+                    # IEEE division is correctly rounded: k/n equals the literal 0.05 exactly when k/n = 1/20.
+                    values = values / np.maximum(n_records, 1)
+            self._aggregates[test.label] = values
+            view[test.label] = pa.array(values)
+        source_view = pa.table(view) if names else pa.table({"source": pa.array([], pa.string())})
+        hits = np.zeros((len(names), len(self.policy.source_rules)), dtype=bool)
+        for k, source_rule in enumerate(self.policy.source_rules):
+            hits[:, k] = evaluate(source_rule.when, source_view)
+        self._names, self._hits = names, hits
+        self._outcomes = []
+        for s in range(len(names)):
+            kinds = {sr.outcome for k, sr in enumerate(self.policy.source_rules) if hits[s, k]}
+            self._outcomes.append("block" if "block" in kinds else "review" if kinds else "ok")
+
+    def decide(self, records: pa.Table | pa.RecordBatch) -> SliceDecisions:
+        """Second pass: the decisions of one observed slice (counted for ``decisions``)."""
+        if self._names is None:
+            raise RuntimeError("PolicyRun.decide before settle")
+        table, decider, masks = self._prepare(records)
+        rules = self.policy.rules
+        index = pc.index_in(table.column("source"), value_set=pa.array(self._names, pa.string()))
+        if index.null_count:
+            raise RuntimeError("PolicyRun.decide: a slice holds a source that was never observed")
+        codes = np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.int64)
+        # Final decision: the more severe of the record rule's outcome and its source's.
+        severity = [0 if r.is_flag else SEVERITY[r.outcome] for r in rules] + [SEVERITY[self.policy.default.outcome]]
+        effect = np.array([_SOURCE_EFFECT[o] for o in self._outcomes] or [0], np.int8)
+        final = np.maximum(np.array(severity, np.int8)[decider], effect[codes]).astype(np.int32)
+        offsets, flat = _reasons(decider, {i: masks[i] for i in self._flag_ids}, self._hits, codes, len(rules))
+        reasons = pa.ListArray.from_arrays(pa.array(offsets), pc.take(self._ids, pa.array(flat, pa.int32())))
+        self._decision_counts += np.bincount(final, minlength=len(_DECISIONS_BY_CODE))
+        self._reason_counts += np.bincount(flat, minlength=len(self._ids))
+        for s in np.unique(codes):
+            name = self._names[int(s)]
+            row = self._by_source.setdefault(name, np.zeros(len(_DECISIONS_BY_CODE), dtype=np.int64))
+            row += np.bincount(final[codes == s], minlength=len(_DECISIONS_BY_CODE))
+        return SliceDecisions(
+            decision=pc.take(pa.array(_DECISIONS_BY_CODE, pa.string()), pa.array(final)),
+            reasons=reasons,
+            record_rule=pc.take(self._ids, pa.array(decider)),
+        )
+
+    def decisions(self, per_record: SliceDecisions | None = None) -> Decisions:
+        """Source outcomes and the counts of every decided slice; ``per_record``: the per-record
+        columns to carry (the one-slice case), else empty columns."""
+        if self._names is None:
+            raise RuntimeError("PolicyRun.decisions before settle")
+        names = self._names
+        empty = np.zeros(len(_DECISIONS_BY_CODE), dtype=np.int64)
+        counts_by_source = {
+            name: {d: int(self._by_source.get(name, empty)[c]) for c, d in enumerate(_DECISIONS_BY_CODE)}
+            for name in names
+        }
+        if per_record is None:
+            per_record = SliceDecisions(pa.array([], pa.string()), pa.array([], pa.list_(pa.string())),
+                                        pa.array([], pa.string()))
+        return Decisions(
+            policy_name=self.policy.name,
+            policy_sha256=self.policy.sha256,
+            decision=per_record.decision,
+            reasons=per_record.reasons,
+            record_rule=per_record.record_rule,
+            sources=tuple(
+                SourceOutcome(
+                    source=name,
+                    outcome=self._outcomes[s],
+                    rule_ids=tuple(sr.id for k, sr in enumerate(self.policy.source_rules) if self._hits[s, k]),
+                    n_records=int(sum(counts_by_source[name].values())),
+                    aggregates={label: values[s].item() for label, values in self._aggregates.items()},
+                    counts=counts_by_source[name],
+                )
+                for s, name in enumerate(names)
+            ),
+            counts_by_decision={d: int(self._decision_counts[c]) for c, d in enumerate(_DECISIONS_BY_CODE)},
+            counts_by_reason={rule_id: int(self._reason_counts[i])
+                              for i, rule_id in enumerate(self._ids.to_pylist())},
+            counts_by_source=counts_by_source,
+        )
+
+
 def decide(records: pa.Table, policy: Policy, sources: pa.Table | None = None) -> Decisions:
     """Decide every record of ``records`` under ``policy``.
 
@@ -354,69 +490,10 @@ def decide(records: pa.Table, policy: Policy, sources: pa.Table | None = None) -
     ``SOURCE_ATTRIBUTE_COLUMNS``; see ``sources_table``). Existing ``decision``/``reasons`` columns
     in ``records`` are ignored, so a manifest can be re-decided under another policy.
     """
-    if "source" not in records.column_names:
-        raise ColumnError("the records table has no 'source' column", path="<records>")
-    table = join_sources(records, sources, _source_attrs_read(policy))
-    rules = policy.rules
-    by_id = {r.id: i for i, r in enumerate(rules)}
-    flag_ids = {i for i, r in enumerate(rules) if r.is_flag}
-    counted = {
-        by_id[r]
-        for sr in policy.source_rules
-        for t in metric_tests(sr.when)
-        if t.metric.endswith("_matched")
-        for r in t.rules
-    }
-    decider, masks = _record_rule_matches(table, policy, flag_ids | counted)
-    names, codes = _source_codes(table)
-    source_hits, aggregates = _source_rule_hits(table, policy, decider, masks, names, codes)
-    source_outcomes = []
-    for s in range(len(names)):
-        kinds = {sr.outcome for k, sr in enumerate(policy.source_rules) if source_hits[s, k]}
-        source_outcomes.append("block" if "block" in kinds else "review" if kinds else "ok")
-
-    # Final decision: the more severe of the record rule's outcome and its source's.
-    severity = [0 if r.is_flag else SEVERITY[r.outcome] for r in rules] + [SEVERITY[policy.default.outcome]]
-    effect = [_SOURCE_EFFECT[o] for o in source_outcomes]
-    final = np.maximum(np.array(severity, np.int8)[decider], np.array(effect, np.int8)[codes]).astype(
-        np.int32
-    )
-
-    offsets, flat = _reasons(decider, {i: masks[i] for i in flag_ids}, source_hits, codes, len(rules))
-    all_ids = [r.id for r in rules] + [DEFAULT_RULE_ID] + [sr.id for sr in policy.source_rules]
-    id_array = pa.array(all_ids, pa.string())
-    reasons = pa.ListArray.from_arrays(pa.array(offsets), pc.take(id_array, pa.array(flat, pa.int32())))
-
-    n_codes = len(_DECISIONS_BY_CODE)
-    decision_counts = np.bincount(final, minlength=n_codes)
-    reason_counts = np.bincount(flat, minlength=len(all_ids))
-    by_source = np.zeros((len(names), n_codes), dtype=np.int64)
-    np.add.at(by_source, (codes, final), 1)
-    counts_by_source = {
-        name: {d: int(by_source[s, c]) for c, d in enumerate(_DECISIONS_BY_CODE)}
-        for s, name in enumerate(names)
-    }
-    return Decisions(
-        policy_name=policy.name,
-        policy_sha256=policy.sha256,
-        decision=pc.take(pa.array(_DECISIONS_BY_CODE, pa.string()), pa.array(final)),
-        reasons=reasons,
-        record_rule=pc.take(id_array, pa.array(decider)),
-        sources=tuple(
-            SourceOutcome(
-                source=name,
-                outcome=source_outcomes[s],
-                rule_ids=tuple(sr.id for k, sr in enumerate(policy.source_rules) if source_hits[s, k]),
-                n_records=int(by_source[s].sum()),
-                aggregates={label: values[s].item() for label, values in aggregates.items()},
-                counts=counts_by_source[name],
-            )
-            for s, name in enumerate(names)
-        ),
-        counts_by_decision={d: int(decision_counts[c]) for c, d in enumerate(_DECISIONS_BY_CODE)},
-        counts_by_reason={rule_id: int(reason_counts[i]) for i, rule_id in enumerate(all_ids)},
-        counts_by_source=counts_by_source,
-    )
+    run = PolicyRun(policy, sources)
+    run.observe(records)
+    run.settle()
+    return run.decisions(run.decide(records))
 
 
 def apply_decisions(records: pa.Table, decisions: Decisions) -> pa.Table:
