@@ -1,8 +1,9 @@
 """The per-shard attribute files of a scan, as the reduce step reads them.
 
-``read_attributes`` concatenates every column but ``minhash``: a record's signature (512 bytes with
-the default 128 permutations) is most of its attributes, and the reduce step needs the whole signature
-of few records. ``AttributeSignatures`` reads the signatures shard by shard instead: once to write
+``AttributeFiles`` gives every column but ``minhash`` one file (a slice of records) at a time, or a
+chosen few columns of every record: a record's signature (512 bytes with the default 128
+permutations) is most of its attributes, and the reduce step needs the whole signature of few
+records. ``AttributeSignatures`` reads the signatures shard by shard instead: once to write
 ``signatures.parquet`` and compute every record's LSH band keys (``BandedSignatures``), and again,
 through ``BandedSignatures.load``, for the rows of candidate and exact pairs only. Memory holds one
 shard's signatures, the band keys (8 bytes per band per record) and the signatures of paired records.
@@ -11,7 +12,7 @@ shard's signatures, the band keys (8 bytes per band per record) and the signatur
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +33,51 @@ def attribute_files(results: Sequence[ShardResult]) -> list[Path]:
     return [r.attributes for r in results if r.attributes is not None and r.n_records]
 
 
-def read_attributes(results: Sequence[ShardResult], skip: Sequence[str] = ()) -> pa.Table:
-    """Every record's attributes but ``minhash`` and the columns named in ``skip``, in task order."""
-    paths = attribute_files(results)
-    if not paths:
-        return pa.table({name: pa.array([], pa.string()) for name in _EMPTY_COLUMNS})
-    left_out = {"minhash", *skip}
-    tables = [pq.read_table(p, columns=[c for c in pq.read_schema(p).names if c not in left_out]) for p in paths]
-    return pa.concat_tables(tables, promote_options="default")
+class AttributeFiles:
+    """A scan's attribute files as slices of the records table: file ``i`` holds records
+    ``starts[i]:starts[i + 1]`` (task order = source, shard, row order). Every slice has the columns
+    of ``schema`` (all files' columns but ``minhash`` and ``skip``; a column a file lacks reads as
+    nulls, as ``pa.concat_tables`` would promote it), so that slices and the whole agree."""
+
+    def __init__(self, results: Sequence[ShardResult], skip: Sequence[str] = ()) -> None:
+        self.paths = attribute_files(results)
+        left_out = {"minhash", *skip}
+        schemas = [pq.read_schema(p) for p in self.paths]
+        self.schema = pa.unify_schemas([pa.schema([f for f in s if f.name not in left_out]) for s in schemas]) \
+            if schemas else pa.schema([(name, pa.string()) for name in _EMPTY_COLUMNS])
+        counts = [pq.ParquetFile(p).metadata.num_rows for p in self.paths]
+        self.starts = np.cumsum([0, *counts]).astype(np.int64)
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.starts[-1])
+
+    def read(self, index: int, columns: Sequence[str] | None = None) -> pa.Table:
+        """Records of file ``index``: ``columns`` (default: all of ``schema``) in schema order."""
+        wanted = [f for f in self.schema if columns is None or f.name in columns]
+        path = self.paths[index]
+        present = set(pq.read_schema(path).names)
+        table = pq.read_table(path, columns=[f.name for f in wanted if f.name in present])
+        n = int(self.starts[index + 1] - self.starts[index])
+        if table.num_rows != n:
+            raise ManifestError(f"{path}: {table.num_rows} records, its footer says {n}")
+        arrays = [table.column(f.name) if f.name in present else pa.nulls(n, f.type) for f in wanted]
+        return pa.Table.from_arrays([a if a.type == f.type else a.cast(f.type) for a, f in zip(arrays, wanted,
+                                                                                            strict=True)],
+                                    schema=pa.schema(wanted))
+
+    def slices(self, columns: Sequence[str] | None = None) -> Iterator[tuple[int, pa.Table]]:
+        """(first row, records) of each file in order."""
+        for index in range(len(self.paths)):
+            yield int(self.starts[index]), self.read(index, columns)
+
+    def concat(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """Every record, ``columns`` only: the whole records table when it fits in memory."""
+        tables = [table for _, table in self.slices(columns)]
+        if not tables:
+            return pa.table({f.name: pa.array([], f.type) for f in self.schema
+                             if columns is None or f.name in columns})
+        return pa.concat_tables(tables)
 
 
 class AttributeSignatures:

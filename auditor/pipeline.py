@@ -18,33 +18,28 @@ from typing import Any
 import pyarrow as pa
 
 from auditor import __version__
-from auditor.attributes import AttributeSignatures, read_attributes
+from auditor.attributes import AttributeFiles, AttributeSignatures
 from auditor.config import AuditConfig
 from auditor.dedup import write_signatures
 from auditor.engines.local import ProgressFn, ShardResult, ShardTask, merge_parts, readable_parts, run_map
 from auditor.errors import InputError, UsageError
 from auditor.io.detect import Shard, discover_shards
 from auditor.io.readers import parquet_parts
-from auditor.manifest.writer import (
-    SUMMARY,
-    Manifest,
-    build_sources_table,
-    shards_table,
-    source_facts,
-    write_manifest,
-)
+from auditor.manifest.writer import SUMMARY, Manifest, ManifestWriter, shards_table, source_facts
 from auditor.policy import DEFAULT_POLICY
 from auditor.reduce import (
+    DERIVED,
+    PII_FINDINGS,
     SIGNATURES,
     PriorManifests,
-    apply_policy,
+    cluster_propagation,
+    decide_and_write,
+    dedup_view,
     deduplicate,
     load_audit_policy,
     policy_sources,
     policy_summary,
-    propagate,
     source_outcomes,
-    survivor_preferences,
 )
 from auditor.registry import Registries, load_registries, registry_paths
 from auditor.stages.base import Stage, StageContext
@@ -61,7 +56,6 @@ RULES_DIR = Path(__file__).resolve().parent / "rules"
 # A Parquet file whose row groups hold more rows than this is mapped as several tasks of at least this
 # many rows each (runs of whole row groups), so that one large file uses every worker.
 PART_ROWS = 50_000
-PII_FINDINGS = "pii_findings.parquet"
 
 
 @dataclass(frozen=True)
@@ -198,43 +192,50 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
         if r.error:
             source_errors.setdefault(r.source, []).append(r.error)
 
+    # The reduce step never holds every record's attributes: dedup reads a narrow view of them,
+    # and the decisions are made and written slice by slice (auditor.reduce).
     # Each PII finding's detector, offsets and value hash are read only for pii_findings.parquet.
-    records = survivor_preferences(read_attributes(parts, skip=() if options.pii_findings else ("pii_findings",)))
+    files = AttributeFiles(parts, skip=() if options.pii_findings else ("pii_findings",))
+    view = dedup_view(files, policy.survivor_order)
     # signatures.parquet first (summary.json, written last, hashes it), in the pass over the
     # signatures that computes their band keys: they are never all in memory.
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     (out / SUMMARY).unlink(missing_ok=True)
     banded = None
-    if records.num_rows:
-        banded = AttributeSignatures(parts, minhash).band_and_write(records, out / SIGNATURES)
+    if view.num_rows:
+        banded = AttributeSignatures(parts, minhash).band_and_write(view, out / SIGNATURES)
     else:
-        write_signatures_first(out, records, minhash)
-    fetcher = ShardTextFetcher(records, tasks, batch_size) if minhash.verify else None
-    records, dedup_summary = deduplicate(records, minhash, survivor_order=policy.survivor_order, prior=prior,
-                                         fetch_texts=fetcher, banded=banded)
+        write_signatures_first(out, view, minhash)
+    fetcher = ShardTextFetcher(view, tasks, batch_size) if minhash.verify else None
+    view, dedup_summary = deduplicate(view, minhash, survivor_order=policy.survivor_order, prior=prior,
+                                      fetch_texts=fetcher, banded=banded)
     del banded
     if fetcher is not None:
         fetcher.close()
-    records = propagate(records)
+    view = view.select([c for c in DERIVED if c in view.column_names])
+    overrides = cluster_propagation(files, view.column("dup_cluster")) if "dup_cluster" in view.column_names \
+        else None
     facts = source_facts(config, results, source_errors)
-    records, decisions = apply_policy(records, policy, policy_sources(facts))
-    sources = build_sources_table(facts, records, source_outcomes(decisions))
+    findings = options.pii_findings and "pii_findings" in files.schema.names
+    writer = ManifestWriter(out, extra=[PII_FINDINGS] if findings else [])
+    try:
+        decisions = decide_and_write(files, view, overrides, policy, policy_sources(facts), writer,
+                                     pii_findings=findings)
+    except BaseException:
+        writer.abort()
+        raise
+    del view, overrides
+    sources = writer.source_counts.table(facts, source_outcomes(decisions))
     parameters: dict[str, Any] = {
         "batch_size": batch_size, "on_error": on_error, "engine": options.engine,
         "as_of": context.as_of.isoformat() if context.as_of else None,
         "stages": builder.stage_names(), "minhash": minhash.to_summary(),
         "registries": [str(p) for p in registry_dirs], "rules_sha256": rules,
     }
-    extra = {}
-    if options.pii_findings:
-        from auditor.pii import findings_table
-
-        extra[PII_FINDINGS] = findings_table(records) if "pii_findings" in records.column_names else None
-    manifest = write_manifest(options.out, records, sources, shards_table(results), audit_name=config.name,
-                              parameters=parameters, policy=policy_summary(policy, decisions),
-                              prewritten=[SIGNATURES], extra_files={k: v for k, v in extra.items() if v is not None},
-                              extra_summary={"dedup": dedup_summary, "sources": source_summary(config)})
+    manifest = writer.finish(sources, shards_table(results), audit_name=config.name, parameters=parameters,
+                             policy=policy_summary(policy, decisions), prewritten=[SIGNATURES],
+                             extra_summary={"dedup": dedup_summary, "sources": source_summary(config)})
     if not options.keep_run_dir:
         shutil.rmtree(run_dir, ignore_errors=True)
     return ScanResult(manifest=manifest, shards=results, source_errors=source_errors)

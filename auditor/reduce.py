@@ -3,8 +3,15 @@
 - ``survivor_preferences`` adds the columns dedup ranks copies by: ``licence_rank`` (lower = more
   permissive concluded licence) and ``evidence_rank`` (lower = better licence evidence).
 - ``deduplicate`` clusters exact and near duplicates (``auditor.dedup``) and adds the ``dup_*`` columns.
-- ``propagate`` carries rights matches and opt-out signals to every member of a duplicate cluster.
+- ``cluster_propagation`` carries rights matches and opt-out signals to every member of a duplicate
+  cluster.
 - ``apply_policy`` decides every record and every source under a policy.
+
+The scan does these steps over its attribute files without holding every record's attributes:
+``dedup_view`` reads only the columns dedup needs, ``cluster_propagation`` the rights and opt-out
+lists of the members of clusters that carry any, and ``decide_and_write`` reads the files twice
+more, slice by slice: once for the aggregates the source rules read (``PolicyRun.observe``), once
+to decide and write each slice (``ManifestWriter``).
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,9 +38,22 @@ from auditor.dedup import (
 )
 from auditor.manifest.verify import load_summary
 from auditor.policy import Decisions, Policy, apply_decisions, decide, load_policy
+from auditor.policy.evaluate import PolicyRun
+from auditor.policy.model import referenced_attrs
 from auditor.stages.minhash import MinHashParams
 
+if TYPE_CHECKING:
+    from auditor.attributes import AttributeFiles
+    from auditor.manifest.writer import ManifestWriter
+
 SIGNATURES = "signatures.parquet"
+PII_FINDINGS = "pii_findings.parquet"
+# What dedup reads of every record (with the survivor-order keys the policy names): the survivor
+# preferences are computed from the licence columns, which are then dropped.
+DEDUP_VIEW = ("record_id", "source", "shard", "row", "norm_sha256", "text_null", "crawl_date",
+              "licence", "licence_evidence", "licence_conflict")
+# What the reduce step adds to each record, carried from the dedup view into every slice.
+DERIVED = ("licence_rank", "evidence_rank", *DUP_COLUMNS)
 
 
 def set_column(table: pa.Table, name: str, values: pa.Array | pa.ChunkedArray) -> pa.Table:
@@ -133,15 +154,6 @@ def reassign_survivors(records: pa.Table, params: MinHashParams, survivor_order:
     return records, summary
 
 
-def propagate(records: pa.Table) -> pa.Table:
-    """Rights matches and opt-out signals of any cluster member apply to the whole cluster."""
-    from auditor.registry import propagate_clusters
-
-    if "rights" not in records.column_names and "opt_out" not in records.column_names:
-        return records
-    return propagate_clusters(records)
-
-
 def apply_policy(records: pa.Table, policy: Policy, sources: pa.Table) -> tuple[pa.Table, Decisions]:
     """Decide every record (``decision``, ``reasons``) and every source under ``policy``."""
     if records.num_rows == 0:
@@ -181,3 +193,98 @@ def policy_summary(policy: Policy, decisions: Decisions) -> dict[str, Any]:
                                "aggregates": dict(o.aggregates)} for o in decisions.sources},
         "counts_by_source": {k: dict(v) for k, v in decisions.counts_by_source.items()},
     }
+
+
+def dedup_view(files: AttributeFiles, survivor_order: Sequence[str] | None) -> pa.Table:
+    """Every record's columns that dedup, survivor choice and text fetching read, plus
+    ``licence_rank``/``evidence_rank``; the licence columns are read per file and dropped."""
+    keys = set(survivor_order or ())
+    columns = [c for c in files.schema.names if c in DEDUP_VIEW or c in keys]
+    drop = [c for c in ("licence", "licence_evidence", "licence_conflict") if c not in keys]
+    tables = [survivor_preferences(t) for _, t in files.slices(columns)]
+    if not tables:
+        return files.concat(columns)
+    return pa.concat_tables([t.drop_columns([c for c in drop if c in t.column_names]) for t in tables])
+
+
+def cluster_propagation(files: AttributeFiles, clusters: pa.Array | pa.ChunkedArray) -> pa.Table | None:
+    """The rows whose ``rights``/``opt_out`` change when matches and signals are carried across
+    their duplicate cluster (``propagate``): a table of ``row`` (record index), ``rights``,
+    ``opt_out``, or None when none change. Reads those two columns only, and the record ids of
+    members of clusters that carry any."""
+    from auditor.registry import propagate_clusters
+
+    if not {"rights", "opt_out"} <= set(files.schema.names) or len(clusters) == 0:
+        return None
+    clusters = clusters.combine_chunks() if isinstance(clusters, pa.ChunkedArray) else clusters
+    carries = np.concatenate([
+        np.asarray(pc.or_(pc.greater(pc.list_value_length(t.column("rights")), 0),
+                          pc.greater(pc.list_value_length(t.column("opt_out")), 0))
+                   .fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+        for _, t in files.slices(["rights", "opt_out"])])
+    clustered = np.asarray(clusters.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    hot = pc.unique(clusters.filter(pa.array(carries & clustered)))
+    if len(hot) == 0:
+        return None
+    rows = np.flatnonzero(np.asarray(pc.is_in(clusters, value_set=hot).fill_null(False)
+                                     .to_numpy(zero_copy_only=False), dtype=bool))
+    bounds = np.searchsorted(rows, files.starts)
+    members = []
+    for index in np.flatnonzero(np.diff(bounds)):
+        local = rows[bounds[index]:bounds[index + 1]] - files.starts[index]
+        members.append(files.read(int(index), ["record_id", "rights", "opt_out"]).take(pa.array(local)))
+    sub = pa.concat_tables(members).append_column("dup_cluster", clusters.take(pa.array(rows)))
+    done = propagate_clusters(sub)
+    return pa.table({"row": pa.array(rows, pa.int64()), "rights": done.column("rights"),
+                     "opt_out": done.column("opt_out")})
+
+
+def _slice_of(table: pa.Table, start: int, view: pa.Table, overrides: pa.Table | None) -> pa.Table:
+    """The attribute slice starting at record ``start`` with the reduce step's columns of ``view``
+    set and the propagated rows of ``overrides`` replaced."""
+    n = table.num_rows
+    for name in DERIVED:
+        if name in view.column_names:
+            table = set_column(table, name, view.column(name).slice(start, n))
+    if overrides is None or n == 0:
+        return table
+    rows = overrides.column("row").to_numpy()
+    lo, hi = np.searchsorted(rows, [start, start + n])
+    if lo == hi:
+        return table
+    index = np.arange(n, dtype=np.int64)
+    index[rows[lo:hi] - start] = n + np.arange(hi - lo, dtype=np.int64)
+    take = pa.array(index)
+    for name in ("rights", "opt_out"):
+        if name in table.column_names:
+            column = table.column(name)
+            new = overrides.column(name).slice(lo, hi - lo).cast(column.type)
+            table = set_column(table, name, pa.chunked_array([*column.chunks, *new.chunks], column.type).take(take))
+    return table
+
+
+def decide_and_write(files: AttributeFiles, view: pa.Table, overrides: pa.Table | None, policy: Policy,
+                     sources: pa.Table, writer: ManifestWriter, *, pii_findings: bool = False) -> Decisions:
+    """Decide every record under ``policy`` and hand each decided slice to ``writer``.
+
+    Two passes over the attribute files: the first reads only the columns the policy's rules read
+    and gathers what its source rules need; the second reads every column, decides and writes.
+    Returns the per-source outcomes and counts (``Decisions`` without per-record columns).
+    """
+    run = PolicyRun(policy, sources)
+    read = set().union(*(referenced_attrs(r.when) for r in (*policy.rules, *policy.source_rules)))
+    observed = [c for c in files.schema.names if c in read or c in ("source", "rights", "opt_out")]
+    for start, table in files.slices(observed):
+        run.observe(_slice_of(table, start, view, overrides))
+    run.settle()
+    for start, table in files.slices():
+        table = _slice_of(table, start, view, overrides)
+        decided = run.decide(table)
+        table = set_column(set_column(table, "decision", decided.decision), "reasons", decided.reasons)
+        extra = None
+        if pii_findings and "pii_findings" in table.column_names:
+            from auditor.pii import findings_table
+
+            extra = {PII_FINDINGS: findings_table(table)}
+        writer.add(table, extra)
+    return run.decisions()

@@ -8,6 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from auditor.config import SourceSpec
 from auditor.manifest.schema import conform
@@ -150,3 +152,66 @@ def test_empty_manifest_in_no_slices(tmp_path: Path) -> None:
     two = writer.finish(build_sources_table(facts, empty), shards, audit_name="t", parameters={}, policy=None)
     assert one.summary == two.summary
     assert (tmp_path / "one" / "records.parquet").read_bytes() == (tmp_path / "none" / "records.parquet").read_bytes()
+
+
+# ---- the scan's attribute files, in slices --------------------------------------------------------
+
+def _attribute_files(tmp_path: Path, tables: list[pa.Table]) -> list:
+    from auditor.engines.local import ShardResult
+
+    results = []
+    for i, table in enumerate(tables):
+        path = tmp_path / f"attr-{i}.parquet"
+        pq.write_table(table, path)
+        results.append(ShardResult(index=i, source="s", shard=f"f{i}", format="jsonl", file_sha256="0" * 64,
+                                   n_bytes=1, n_records=table.num_rows, attributes=path))
+    return results
+
+
+def test_attribute_slices_agree_with_the_promoted_whole(tmp_path: Path) -> None:
+    """A column one file lacks reads as nulls of its type, as concatenating with promotion gives."""
+    from auditor.attributes import AttributeFiles
+
+    first = pa.table({"record_id": ["a", "b"], "n": pa.array([1, 2], pa.int64()),
+                      "minhash": pa.array([[1], [2]], pa.list_(pa.uint32()))})
+    second = pa.table({"record_id": ["c"], "n": pa.array([3], pa.int64()),
+                       "crawl_date": pa.array([None], pa.date32()), "minhash": pa.array([[3]], pa.list_(pa.uint32()))})
+    files = AttributeFiles(_attribute_files(tmp_path, [first, second]))
+    whole = pa.concat_tables([first, second], promote_options="default").drop_columns(["minhash"])
+    assert files.concat().equals(whole)
+    assert files.num_rows == 3 and list(files.starts) == [0, 2, 3]
+    assert files.read(0, ["crawl_date"]).column("crawl_date").to_pylist() == [None, None]
+    assert [start for start, _ in files.slices(["n"])] == [0, 2]
+
+
+@given(rows=st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 3)), st.booleans(), st.booleans()),
+                     min_size=1, max_size=14),
+       cuts=st.lists(st.integers(1, 13), max_size=3, unique=True))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_cluster_propagation_over_files_equals_propagation_over_the_table(
+        tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[int | None, bool, bool]], cuts: list[int]) -> None:
+    """Clusters spanning attribute files: the slices, with the propagated rows replaced, are the
+    whole table as ``propagate_clusters`` leaves it."""
+    from auditor.attributes import AttributeFiles
+    from auditor.reduce import _slice_of, cluster_propagation
+    from auditor.registry import propagate_clusters
+    from auditor.stages.optout import OPT_OUT_TYPE
+    from auditor.stages.rights import RIGHTS_TYPE
+
+    whole = pa.table({
+        "record_id": [f"s/f#{i}" for i in range(len(rows))],
+        "rights": pa.array([[{**WORK[0], "entry": f"w{i}"}] if r else [] for i, (_, r, _) in enumerate(rows)],
+                           RIGHTS_TYPE),
+        "opt_out": pa.array([ROBOTS if o else [] for _, _, o in rows], OPT_OUT_TYPE),
+        "minhash": pa.array([[0]] * len(rows), pa.list_(pa.uint32())),
+    })
+    bounds = [0, *sorted(c for c in cuts if c < len(rows)), len(rows)]
+    tables = [whole.slice(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False) if hi > lo]
+    files = AttributeFiles(_attribute_files(tmp_path_factory.mktemp("attrs"), tables))
+    clusters = pa.array([c for c, _, _ in rows], pa.int64())
+    view = pa.table({"dup_cluster": clusters})
+    overrides = cluster_propagation(files, clusters)
+    got = pa.concat_tables([_slice_of(t, start, view, overrides) for start, t in files.slices()])
+    expected = propagate_clusters(whole.drop_columns(["minhash"]).append_column("dup_cluster", clusters))
+    assert got.select(["record_id", "rights", "opt_out", "dup_cluster"]).to_pylist() == \
+        expected.select(["record_id", "rights", "opt_out", "dup_cluster"]).to_pylist()
