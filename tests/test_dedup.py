@@ -653,6 +653,30 @@ def test_banded_signatures_give_the_same_clusters_and_load_only_rows_of_pairs() 
     assert set(clustered) <= set(loaded[0].tolist()) and len(loaded[0]) < len(texts)
 
 
+def test_exact_copies_borrow_their_representatives_signature() -> None:
+    """Exact copies are not loaded (their representative's signature is theirs); every
+    ``dup_jaccard`` still equals the estimate between the record's own signature and its survivor's."""
+    base = borderline_corpus()[:10]
+    texts = base + [base[0], base[1], base[1], base[4]]  # exact copies of near-duplicate documents
+    table = records(texts, NOISY)
+    loaded: list[np.ndarray] = []
+    result = find_duplicates(table.drop_columns(["minhash"]), NOISY, banded=_banded(table, NOISY, loaded))
+    assert not set(loaded[0].tolist()) & {10, 11, 12, 13}
+    sigs = signature_matrix(table.column("minhash"), NOISY.num_perm)
+    ids = table.column("record_id").to_pylist()
+    checked = 0
+    for row, (of, jaccard) in enumerate(zip(result.column("dup_of").to_pylist(),
+                                            result.column("dup_jaccard").to_pylist(), strict=True)):
+        if of is None:
+            continue
+        survivor = ids.index(of)
+        expected = np.count_nonzero(sigs[row] == sigs[survivor]) / NOISY.num_perm
+        assert jaccard == pytest.approx(expected, abs=1e-6)
+        checked += 1
+    kinds = result.column("dup_kind").to_pylist()
+    assert checked >= 4 and "exact" in kinds and "near" in kinds
+
+
 def test_banded_signatures_with_prior_manifests() -> None:
     texts = borderline_corpus()
     old = records(texts[0::2], NOISY)

@@ -91,12 +91,20 @@ def find_duplicates(
     exact_u, exact_v, reps = _exact_pairs(exact_key, eligible)
     near = reps[~sigs.empty[reps]]
     near_u, near_v = _pairs_from_band_keys((sigs.keys[band, near] for band in range(sigs.keys.shape[0])), near, total)
-    # The full signatures of the rows of a pair: every clustered row is one.
-    held = np.unique(np.concatenate([exact_u, exact_v, near_u, near_v]))
+    # Exact duplicates have equal signatures: a row's is its exact representative's, and only the
+    # representatives in candidate pairs have theirs loaded. Two rows of a cluster either share a
+    # representative (estimate 1.0) or have representatives joined to the cluster by near pairs.
+    rep_of = np.arange(total, dtype=np.int64)
+    rep_of[exact_u] = exact_v
+    held = np.unique(np.concatenate([near_u, near_v]))
     local = sigs.load(held)
 
     def estimate(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return signature_jaccard(local, np.searchsorted(held, u), np.searchsorted(held, v))
+        u, v = rep_of[u], rep_of[v]
+        out = np.ones(len(u), dtype=np.float64)
+        apart = np.flatnonzero(u != v)
+        out[apart] = signature_jaccard(local, np.searchsorted(held, u[apart]), np.searchsorted(held, v[apart]))
+        return out
 
     fetch = None
     if fetch_texts is not None:
