@@ -5,8 +5,9 @@ chosen few columns of every record: a record's signature (512 bytes with the def
 permutations) is most of its attributes, and the reduce step needs the whole signature of few
 records. ``AttributeSignatures`` reads the signatures shard by shard instead: once to write
 ``signatures.parquet`` and compute every record's LSH band keys (``BandedSignatures``), and again,
-through ``BandedSignatures.load``, for the rows of candidate and exact pairs only. Memory holds one
-shard's signatures, the band keys (8 bytes per band per record) and the signatures of paired records.
+through ``BandedSignatures.load``, for the representatives of candidate pairs only. Memory holds one
+shard's signatures, one band's keys (8 bytes per record; the bands wait in a temporary file,
+``BandKeyFile``) and the signatures of the representatives of candidate pairs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from auditor.dedup import SIGNATURE_COLUMNS, SIGNATURES_METADATA_KEY, BandedSignatures
+from auditor.dedup.clusters import BandKeyFile
 from auditor.engines.local import ShardResult
 from auditor.errors import ManifestError
 from auditor.io.atomic import atomic_path, parquet_options
@@ -108,7 +110,7 @@ class AttributeSignatures:
         if records.num_rows != self.starts[-1]:
             raise ManifestError(f"attribute files hold {self.starts[-1]} signatures for {records.num_rows} records")
         bands, _ = self.params.band_params()
-        keys = np.empty((bands, records.num_rows), dtype=np.uint64)
+        keys = BandKeyFile(bands, records.num_rows)
         empty = np.empty(records.num_rows, dtype=bool)
         names = [c for c in SIGNATURE_COLUMNS if c in records.column_names or c == "minhash"]
         metadata = {SIGNATURES_METADATA_KEY: json.dumps(self.params.sketch_fields(), sort_keys=True).encode()}
@@ -118,7 +120,8 @@ class AttributeSignatures:
                 for index in range(len(self.paths)):
                     start, stop = int(self.starts[index]), int(self.starts[index + 1])
                     column, sigs = self._matrix(index)
-                    keys[:, start:stop], empty[start:stop] = BandedSignatures.keys_of(sigs, self.params)
+                    block, empty[start:stop] = BandedSignatures.keys_of(sigs, self.params)
+                    keys.write(start, block)
                     part = records.slice(start, stop - start)
                     table = pa.table({c: column if c == "minhash" else part.column(c) for c in names})
                     table = table.replace_schema_metadata(metadata)

@@ -210,6 +210,8 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     fetcher = ShardTextFetcher(view, tasks, batch_size) if minhash.verify else None
     view, dedup_summary = deduplicate(view, minhash, survivor_order=policy.survivor_order, prior=prior,
                                       fetch_texts=fetcher, banded=banded)
+    if banded is not None and hasattr(banded.keys, "close"):
+        banded.keys.close()
     del banded
     if fetcher is not None:
         fetcher.close()

@@ -201,10 +201,19 @@ def dedup_view(files: AttributeFiles, survivor_order: Sequence[str] | None) -> p
     keys = set(survivor_order or ())
     columns = [c for c in files.schema.names if c in DEDUP_VIEW or c in keys]
     drop = [c for c in ("licence", "licence_evidence", "licence_conflict") if c not in keys]
-    tables = [survivor_preferences(t) for _, t in files.slices(columns)]
+    # Source and shard names only serve to fetch texts again: codes, not a string per record.
+    encode = [c for c in ("source", "shard") if c not in keys]
+    tables = []
+    for _, table in files.slices(columns):
+        table = survivor_preferences(table)
+        table = table.drop_columns([c for c in drop if c in table.column_names])
+        for name in encode:
+            if name in table.column_names:
+                table = set_column(table, name, pc.dictionary_encode(table.column(name)))
+        tables.append(table)
     if not tables:
         return files.concat(columns)
-    return pa.concat_tables([t.drop_columns([c for c in drop if c in t.column_names]) for t in tables])
+    return pa.concat_tables(tables)
 
 
 def cluster_propagation(files: AttributeFiles, clusters: pa.Array | pa.ChunkedArray) -> pa.Table | None:

@@ -22,6 +22,7 @@ from auditor.dedup import (
     summarise_duplicates,
     write_signatures,
 )
+from auditor.dedup.exact import SpilledHashes
 from auditor.errors import ColumnError, ConfigError, InputError, ManifestError, UsageError
 from auditor.stages.minhash import (
     MinHashParams,
@@ -499,6 +500,14 @@ def test_shingle_hash_sets_and_pair_jaccard_match_python_sets(texts: list[str | 
         for i, j in zip(a, b, strict=True)
     ]
     assert pair_jaccard(hashes, offsets, a, b).tolist() == pytest.approx(expected)
+    spilled = SpilledHashes()  # the hash sets on disk, as exact verification keeps them
+    for k in range(len(texts)):
+        spilled.append(hashes[offsets[k] : offsets[k + 1]])
+    try:
+        assert spilled.size == len(hashes)
+        assert pair_jaccard(spilled, offsets, a, b).tolist() == pytest.approx(expected)
+    finally:
+        spilled.close()
 
 
 @pytest.mark.parametrize(
@@ -688,3 +697,58 @@ def test_banded_signatures_with_prior_manifests() -> None:
     assert result.equals(reference) and result.column("dup_reason").to_pylist().count("prior_manifest") > 0
     with pytest.raises(UsageError, match="banded signatures of shape"):
         find_duplicates(new.drop_columns(["minhash"]).slice(1), NOISY, banded=banded)
+
+
+def _same_grouping(codes: np.ndarray, values: list) -> bool:
+    return all((codes[i] == codes[j]) == (values[i] == values[j])
+               for i in range(len(values)) for j in range(len(values)))
+
+
+@given(st.lists(st.integers(0, 5), min_size=0, max_size=30), st.integers(1, 4))
+@settings(max_examples=60, deadline=None)
+def test_digest_groups_equal_exactly_when_digests_are(picks: list[int], n_chunks: int) -> None:
+    """128-bit prefix grouping, over chunks, agrees with string equality; a shared prefix with a
+    different tail (a prefix collision) still makes two groups."""
+    from auditor.dedup._common import _chunked_strings, _digest_groups
+
+    pool = [hashlib.sha256(str(k).encode()).hexdigest() for k in range(4)]
+    pool += [pool[0][:32] + "0" * 32, pool[0][:32] + "f" * 32]  # same first 128 bits as pool[0]
+    values = [pool[k] for k in picks]
+    cut = sorted({0, len(values), *(len(values) * k // n_chunks for k in range(n_chunks))})
+    chunks = [pa.array(values[a:b], pa.string()) for a, b in zip(cut, cut[1:], strict=False)]
+    codes = _digest_groups(_chunked_strings(chunks or [pa.array([], pa.string())]))
+    assert len(codes) == len(values) and _same_grouping(codes, values)
+
+
+@pytest.mark.parametrize("values", [["abc", "abc", "x"], ["A" * 64, "a" * 64, "A" * 64], ["g" * 64, "g" * 64, "0" * 64]])
+def test_digest_groups_of_other_strings(values: list[str]) -> None:
+    """Not SHA-256 hex (other lengths, upper case, non-hex): still grouped by exact string equality."""
+    from auditor.dedup._common import _chunked_strings, _digest_groups
+
+    codes = _digest_groups(_chunked_strings([pa.array(values)]))
+    assert _same_grouping(codes, values)
+
+
+def test_band_key_file_round_trip_and_clusters_as_in_memory() -> None:
+    """Band keys written file by file to the temporary file read back as the in-memory matrix, and
+    clustering over them finds the same duplicates."""
+    from auditor.dedup.clusters import BandKeyFile
+
+    texts = borderline_corpus() + [document(k) for k in range(40, 50)]
+    table = records(texts, NOISY)
+    sigs = signature_matrix(table.column("minhash"), NOISY.num_perm)
+    keys, empty = BandedSignatures.keys_of(sigs, NOISY)
+    on_disk = BandKeyFile(*keys.shape)
+    try:
+        for start in (30, 0, 17):  # written out of order, in uneven blocks
+            stop = {0: 17, 17: 30, 30: len(texts)}[start]
+            on_disk.write(start, keys[:, start:stop])
+        assert np.array_equal(np.asarray(on_disk), keys)
+        rows = np.array([3, 5, 40])
+        assert np.array_equal(on_disk[2, rows], keys[2, rows])
+        banded = BandedSignatures(on_disk, empty, lambda r: sigs[r])
+        result = find_duplicates(table.drop_columns(["minhash"]), NOISY, banded=banded)
+        assert result.equals(find_duplicates(table, NOISY))
+        assert result.column("dup_cluster").null_count < len(texts)
+    finally:
+        on_disk.close()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 import json
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +23,9 @@ from auditor.dedup._common import (
     REQUIRED_COLUMNS,
     FetchTexts,
     _check_columns,
+    _chunked_strings,
     _concat_ranges,
+    _digest_groups,
     _strings,
 )
 from auditor.dedup.exact import _fetch_shingle_sets, _verify, signature_jaccard
@@ -77,15 +81,13 @@ def find_duplicates(
         [banded if banded is not None else BandedSignatures.of_column(table.column("minhash"), params)]
         + [BandedSignatures.of_column(p.column("minhash"), params) for p in priors.values()]
     )
-    ids = pa.concat_arrays(
-        [_strings(table.column("record_id"))]
-        + [
-            _strings(pc.binary_join_element_wise(label + ":", _strings(p.column("record_id")), ""))
-            for label, p in priors.items()
-        ]
+    # Chunked, not concatenated: no copy of every record id and digest.
+    ids = _chunked_strings(
+        [table.column("record_id")]
+        + [pc.binary_join_element_wise(label + ":", _strings(p.column("record_id")), "") for label, p in priors.items()]
     )
-    digests = pa.concat_arrays([_strings(p.column("norm_sha256")) for p in parts])
-    exact_key = pc.dictionary_encode(digests).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    digests = _chunked_strings([p.column("norm_sha256") for p in parts])
+    exact_key = _digest_groups(digests)
     eligible = np.concatenate([_eligible(p, banded is not None and i == 0) for i, p in enumerate(parts)])
 
     exact_u, exact_v, reps = _exact_pairs(exact_key, eligible)
@@ -251,6 +253,44 @@ def _eligible(table: pa.Table, banded: bool = False) -> np.ndarray:
     return ok
 
 
+class BandKeyFile:
+    """Band keys of shape (bands, n), uint64, in an unnamed temporary file (in ``TMPDIR``), band by
+    band: clustering reads one band at a time (``keys[band, rows]``), so memory holds 8 bytes per
+    record of one band, not of every band. Deleted when closed or garbage collected. ``np.asarray``
+    of it reads every band (``BandedSignatures.combine`` does, to add an earlier manifest's rows)."""
+
+    def __init__(self, bands: int, n: int) -> None:
+        self.shape = (bands, n)
+        self._file = tempfile.TemporaryFile(prefix="auditor-bands-")  # noqa: SIM115 - closed by close()
+        self._file.truncate(bands * n * 8)
+
+    def write(self, start: int, keys: np.ndarray) -> None:
+        """Keys (bands, m) of records start .. start + m."""
+        for band in range(self.shape[0]):
+            self._file.seek((band * self.shape[1] + start) * 8)
+            self._file.write(np.ascontiguousarray(keys[band], dtype=np.uint64).tobytes())
+
+    def band(self, band: int) -> np.ndarray:
+        self._file.flush()
+        self._file.seek(band * self.shape[1] * 8)
+        keys = np.fromfile(self._file, dtype=np.uint64, count=self.shape[1])
+        if len(keys) != self.shape[1]:
+            raise OSError(f"band key file: read {len(keys)} keys of band {band}, expected {self.shape[1]}")
+        return keys
+
+    def __getitem__(self, index: tuple[int, np.ndarray]) -> np.ndarray:
+        band, rows = index
+        return self.band(band)[rows]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        keys = np.stack([self.band(b) for b in range(self.shape[0])]) if self.shape[1] else \
+            np.empty(self.shape, np.uint64)
+        return keys if dtype is None else keys.astype(dtype)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 # Rows per block when band keys are computed from a signature matrix (bounds the temporaries).
 _BAND_BLOCK = 1 << 16
 
@@ -263,7 +303,7 @@ class BandedSignatures:
     (len(rows), num_perm) uint32). ``find_duplicates`` loads only the rows of candidate and exact
     pairs, so a corpus's signatures need not all be in memory at once."""
 
-    keys: np.ndarray
+    keys: np.ndarray | BandKeyFile
     empty: np.ndarray
     load: Callable[[np.ndarray], np.ndarray]
 
@@ -304,5 +344,6 @@ class BandedSignatures:
             return np.concatenate(blocks) if blocks else np.empty((0, 0), np.uint32)
 
         return cls(
-            np.concatenate([p.keys for p in parts], axis=1), np.concatenate([p.empty for p in parts]), load
+            np.concatenate([np.asarray(p.keys) for p in parts], axis=1), np.concatenate([p.empty for p in parts]),
+            load,
         )

@@ -1,12 +1,16 @@
 """Verification of LSH candidate pairs: the signature Jaccard estimate (``signature_jaccard``) and,
 for pairs whose estimate lies near the threshold, the exact Jaccard of their shingle sets
 (``pair_jaccard``), the texts being fetched again through ``fetch_texts`` in batches of at most
-``FETCH_BATCH`` rows and checked against their ``norm_sha256``.
+``FETCH_BATCH`` rows and checked against their ``norm_sha256``. The fetched rows' shingle hashes
+are spilled to an unnamed temporary file (``SpilledHashes``, in ``TMPDIR``) and read back one chunk
+of pairs at a time: memory holds 8 bytes per fetched row, not 8 bytes per shingle of every one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +56,11 @@ def _verify(
     a, b = np.searchsorted(rows, lo[check]), np.searchsorted(rows, hi[check])
     known = available[a] & available[b]
     checked = check[known]
-    verdict = pair_jaccard(hashes, offsets, a[known], b[known]) >= threshold
+    try:
+        verdict = pair_jaccard(hashes, offsets, a[known], b[known]) >= threshold
+    finally:
+        if isinstance(hashes, SpilledHashes):
+            hashes.close()
     changed = int(np.count_nonzero(verdict != keep[checked]))
     keep[checked] = verdict
     stats.update(
@@ -70,11 +78,40 @@ def _verify(
     return keep, stats
 
 
+class SpilledHashes:
+    """uint64 values appended to an unnamed temporary file and read back by ranges (``gather``)."""
+
+    def __init__(self) -> None:
+        # Outlives this call: closed by close() once the pairs are verified (deleted on close).
+        self._file = tempfile.TemporaryFile(prefix="auditor-shingles-")  # noqa: SIM115
+        self.size = 0
+
+    def append(self, values: np.ndarray) -> None:
+        self._file.write(np.ascontiguousarray(values, dtype=np.uint64).tobytes())
+        self.size += len(values)
+
+    def gather(self, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The values [starts[i], starts[i] + lengths[i]) for every i, one after the other."""
+        self._file.flush()
+        fd = self._file.fileno()
+        out = np.empty(int(lengths.sum()), dtype=np.uint64)
+        at = 0
+        for start, length in zip(starts.tolist(), lengths.tolist(), strict=True):
+            if length:
+                out[at : at + length] = np.frombuffer(os.pread(fd, length * 8, start * 8), dtype=np.uint64)
+                at += length
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def _fetch_shingle_sets(
     rows: np.ndarray, *, fetch_texts: FetchTexts, digests: pa.Array, ids: pa.Array, params: MinHashParams
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The shingle hash sets (hashes, offsets) of ``rows`` (sorted) and which rows had a text."""
-    parts: list[np.ndarray] = []
+) -> tuple[SpilledHashes, np.ndarray, np.ndarray]:
+    """The shingle hash sets (hashes, spilled to a temporary file; offsets) of ``rows`` (sorted) and
+    which rows had a text."""
+    spilled = SpilledHashes()
     sizes = np.zeros(len(rows), dtype=np.int64)
     available = np.zeros(len(rows), dtype=bool)
     for start in range(0, len(rows), FETCH_BATCH):
@@ -98,15 +135,17 @@ def _fetch_shingle_sets(
                     "stage made it, of the same record"
                 )
         hashes, offsets = shingle_hash_sets(pa.array(texts, pa.large_string()), params)
-        parts.append(hashes)
+        spilled.append(hashes)
         sizes[start : start + len(batch)] = np.diff(offsets)
         available[start : start + len(batch)] = [t is not None for t in texts]
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    return (np.concatenate(parts) if parts else np.empty(0, np.uint64)), offsets, available
+    return spilled, offsets, available
 
 
-def pair_jaccard(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def pair_jaccard(
+    hashes: np.ndarray | SpilledHashes, offsets: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
     """Exact Jaccard (float64) of the sets ``a[i]`` and ``b[i]``, where set k is the sorted distinct
     ``hashes[offsets[k]:offsets[k + 1]]`` (as ``shingle_hash_sets`` gives). Two empty sets: 1.0."""
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
@@ -121,7 +160,10 @@ def pair_jaccard(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.n
         hi = min(hi, lo + _EXACT_CHUNK_PAIRS)
         starts = np.stack([offsets[a[lo:hi]], offsets[b[lo:hi]]], axis=1).ravel()
         lengths = np.stack([size_a[lo:hi], size_b[lo:hi]], axis=1).ravel()
-        values = hashes[_concat_ranges(starts, lengths)]
+        if isinstance(hashes, SpilledHashes):
+            values = hashes.gather(starts, lengths)
+        else:
+            values = hashes[_concat_ranges(starts, lengths)]
         pair = np.repeat(np.arange(hi - lo, dtype=np.int32), both[lo:hi])
         order = sort_by_group(values, pair)
         values, pair = values[order], pair[order]
