@@ -17,7 +17,7 @@ to decide and write each slice (``ManifestWriter``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -272,22 +272,25 @@ def _slice_of(table: pa.Table, start: int, view: pa.Table, overrides: pa.Table |
     return table
 
 
-def decide_and_write(files: AttributeFiles, view: pa.Table, overrides: pa.Table | None, policy: Policy,
-                     sources: pa.Table, writer: ManifestWriter, *, pii_findings: bool = False) -> Decisions:
+def policy_columns(policy: Policy) -> set[str]:
+    """The record attributes a policy's rules read."""
+    return set().union(*(referenced_attrs(r.when) for r in (*policy.rules, *policy.source_rules)))
+
+
+def decide_slices(slices: Callable[[Sequence[str] | None], Iterator[pa.Table]], policy: Policy,
+                  sources: pa.Table, writer: ManifestWriter, *, pii_findings: bool = False) -> Decisions:
     """Decide every record under ``policy`` and hand each decided slice to ``writer``.
 
-    Two passes over the attribute files: the first reads only the columns the policy's rules read
-    and gathers what its source rules need; the second reads every column, decides and writes.
+    ``slices(columns)`` yields the records in order, in slices, with at least ``columns`` (None: all
+    columns); it is called twice. The first pass reads only the columns the policy's rules read and
+    gathers what its source rules need; the second reads every column, decides and writes.
     Returns the per-source outcomes and counts (``Decisions`` without per-record columns).
     """
     run = PolicyRun(policy, sources)
-    read = set().union(*(referenced_attrs(r.when) for r in (*policy.rules, *policy.source_rules)))
-    observed = [c for c in files.schema.names if c in read or c in ("source", "rights", "opt_out")]
-    for start, table in files.slices(observed):
-        run.observe(_slice_of(table, start, view, overrides))
+    for table in slices(sorted(policy_columns(policy) | {"source"})):
+        run.observe(table)
     run.settle()
-    for start, table in files.slices():
-        table = _slice_of(table, start, view, overrides)
+    for table in slices(None):
         decided = run.decide(table)
         table = set_column(set_column(table, "decision", decided.decision), "reasons", decided.reasons)
         extra = None
@@ -297,3 +300,17 @@ def decide_and_write(files: AttributeFiles, view: pa.Table, overrides: pa.Table 
             extra = {PII_FINDINGS: findings_table(table)}
         writer.add(table, extra)
     return run.decisions()
+
+
+def decide_and_write(files: AttributeFiles, view: pa.Table, overrides: pa.Table | None, policy: Policy,
+                     sources: pa.Table, writer: ManifestWriter, *, pii_findings: bool = False) -> Decisions:
+    """``decide_slices`` over a scan's attribute files, each slice with the reduce step's columns
+    (``view``) and propagated rows (``overrides``)."""
+
+    def slices(columns: Sequence[str] | None) -> Iterator[pa.Table]:
+        wanted = None if columns is None else [c for c in files.schema.names
+                                               if c in columns or c in ("rights", "opt_out")]
+        for start, table in files.slices(wanted):
+            yield _slice_of(table, start, view, overrides)
+
+    return decide_slices(slices, policy, sources, writer, pii_findings=pii_findings)

@@ -215,3 +215,40 @@ def test_cluster_propagation_over_files_equals_propagation_over_the_table(
     expected = propagate_clusters(whole.drop_columns(["minhash"]).append_column("dup_cluster", clusters))
     assert got.select(["record_id", "rights", "opt_out", "dup_cluster"]).to_pylist() == \
         expected.select(["record_id", "rights", "opt_out", "dup_cluster"]).to_pylist()
+
+
+# ---- scan and re-decide, in many row groups -------------------------------------------------------
+
+@pytest.mark.parametrize("order_changes", [False, True])
+def test_redecide_over_row_groups_equals_a_fresh_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      order_changes: bool) -> None:
+    """records.parquet in row groups of 2 records: re-deciding it row group by row group (or, when the
+    survivor order changes, as a whole) writes the bytes a fresh scan under the new policy writes."""
+    from auditor.config import config_from_paths
+    from auditor.manifest import writer
+    from auditor.pipeline import ScanOptions, scan
+    from auditor.redecide import redecide
+    from auditor.reduce import load_audit_policy
+
+    monkeypatch.setattr(writer, "ROW_GROUP_ROWS", 2)
+    texts = ["An original essay about rivers, licensed for reuse. " * 20] * 2 + [
+        "A note on research methods that carries a non-commercial licence. " * 15, None,
+        "A short story about a lighthouse keeper and the storm of the century, told twice. " * 12]
+    corpus = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": texts, "license": ["CC-BY-4.0", "CC-BY-NC-4.0", "CC-BY-NC-4.0", None, "MIT"]}),
+                   corpus)
+    target = "research-only"
+    if order_changes:
+        base = (Path(__file__).resolve().parent.parent / "auditor/rules/policies/research-only.toml").read_text()
+        target = str(tmp_path / "ordered.toml")
+        Path(target).write_text(base + '\n[dedup]\nsurvivor_order = ["crawl_date", "record_id"]\n')
+    config = config_from_paths([corpus])
+    scan(config, ScanOptions(out=tmp_path / "first", policy="commercial-pretraining"))
+    scan(config, ScanOptions(out=tmp_path / "fresh", policy=target))
+    meta = pq.ParquetFile(tmp_path / "first" / "records.parquet").metadata
+    assert meta.num_row_groups == 3
+    redecide(tmp_path / "first", load_audit_policy(target), tmp_path / "again")
+    for name in ("records.parquet", "sources.parquet"):
+        assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
+    decisions = pq.read_table(tmp_path / "again" / "records.parquet").column("decision").to_pylist()
+    assert decisions != pq.read_table(tmp_path / "first" / "records.parquet").column("decision").to_pylist()

@@ -147,7 +147,8 @@ class SourceCounts:
 
     def table(self, facts: pa.Table, outcomes: dict[str, tuple[str, list[str]]] | None = None) -> pa.Table:
         """sources.parquet: the source facts, the counts and the source-level outcome."""
-        table = facts.select(list(STATIC_SOURCE_COLUMNS))
+        # Cast: facts read back from sources.parquet name their list items differently.
+        table = facts.select(list(STATIC_SOURCE_COLUMNS)).cast(_SOURCE_STATIC_SCHEMA)
         names = table.column("source").to_pylist()
         labels = ["n_records", *(f"n_{d}" for d in DECISIONS), *(label for _, label in _FLAG_COLUMNS)]
         for label in labels:
