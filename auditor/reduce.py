@@ -5,7 +5,8 @@
 - ``deduplicate`` clusters exact and near duplicates (``auditor.dedup``) and adds the ``dup_*`` columns.
 - ``cluster_propagation`` carries rights matches and opt-out signals to every member of a duplicate
   cluster.
-- ``apply_policy`` decides every record and every source under a policy.
+- ``decide_slices`` decides every record and every source under a policy, slice by slice, and hands
+  the decided slices to a ``ManifestWriter``.
 
 The scan does these steps over its attribute files without holding every record's attributes:
 ``dedup_view`` reads only the columns dedup needs, ``cluster_propagation`` the rights and opt-out
@@ -37,7 +38,7 @@ from auditor.dedup import (
     summarise_duplicates,
 )
 from auditor.manifest.verify import load_summary
-from auditor.policy import Decisions, Policy, apply_decisions, decide, load_policy
+from auditor.policy import Decisions, Policy, load_policy
 from auditor.policy.evaluate import PolicyRun
 from auditor.policy.model import referenced_attrs
 from auditor.stages.minhash import MinHashParams
@@ -152,17 +153,6 @@ def reassign_survivors(records: pa.Table, params: MinHashParams, survivor_order:
         if key in old_summary:
             summary[key] = old_summary[key]
     return records, summary
-
-
-def apply_policy(records: pa.Table, policy: Policy, sources: pa.Table) -> tuple[pa.Table, Decisions]:
-    """Decide every record (``decision``, ``reasons``) and every source under ``policy``."""
-    if records.num_rows == 0:
-        empty = records
-        for name, typ in (("decision", pa.string()), ("reasons", pa.list_(pa.string()))):
-            empty = set_column(empty, name, pa.array([], typ))
-        return empty, decide(empty, policy, sources)
-    decisions = decide(records, policy, sources)
-    return apply_decisions(records, decisions), decisions
 
 
 def policy_sources(facts: pa.Table) -> pa.Table:
