@@ -85,6 +85,13 @@ _FRAGMENTS = [
     "xcopyright 2020",
     "lorem ipsum dolor sit amet " * 4,
     "The copyright law of 1976 is complex; licensing is a topic.",
+    # CJK (word-ish) characters touching ASCII notices: Python counts them as word characters
+    "版copyright 2020",
+    "copyright 2020版",
+    "版权所有©2020某某",
+    "中文all rights reserved中文",
+    "著作权人：某某 (c) 2019",
+    "本项目遵循 MIT 许可证。",
     " " * 90,
     "\n",
     "",
@@ -345,6 +352,12 @@ _NOTICE_PIECES = [
     "é",
     "licenſed under the MIT License",
     "本项目遵循 MIT 许可证。",
+    "本作品采用知识共享署名 4.0 国际许可协议进行许可。",
+    "采用MIT许可证",
+    "版released under the MIT License",
+    "released under the MIT License。版权所有",
+    "依据「Apache License 2.0」授权协议发布",
+    "İ",
     "\n",
     " ",
 ]
@@ -402,6 +415,18 @@ def test_notices_batch_equals_row_scan(scanner: ContentScanner, texts: list[str 
         + "Permission is hereby granted, free of charge, to any person obtaining a copy"
         " of this software, WITHOUT WARRANTY OF ANY KIND",
         "licence licence licence and nothing else",
+        # 'İ' lengthens the lower-cased text: Python searches every notice everywhere, also far
+        # before the first trigger
+        "İ All  rights reserved. " + "word " * 100 + "All rights reserved.",
+        "İ released under the MIT License " + "word " * 100 + " released under the BSD License",
+        # Chinese licence notices, settled column-wise when no notice that reads word classes runs
+        "本作品采用知识共享署名 4.0 国际许可协议进行许可。" + " text" * 40,
+        "本项目采用 MIT 许可协议，基于 Apache-2.0 许可证",
+        "版权所有 © 2020 某某公司，保留所有权利。采用 MIT 许可证",
+        "中文" * 30 + "版权所有，未经许可，不得转载",
+        # a NUL byte (the separator of the windows Hyperscan scans) inside a notice
+        "released under the MIT\x00License © 2020\x00X",
+        "本项目基于\x00Apache 许可证",
     ],
 )
 def test_notice_edge_cases(scanner: ContentScanner, text: str) -> None:
@@ -438,10 +463,10 @@ def test_safe_notice_rows_are_settled_column_wise(scanner: ContentScanner) -> No
 @settings(max_examples=80, deadline=None)
 @given(st.text(alphabet="ab é—\n©", max_size=40), st.data())
 def test_multibyte_character_counts(text: str, data: st.DataObject) -> None:
-    from auditor.licences.batch_windows import unsafe_rows
+    from auditor.licences.batch_windows import char_classes, unsafe_rows
 
     raw = np.frombuffer(text.encode(), np.uint8)
-    _unsafe, multibyte = unsafe_rows(raw, np.array([0, len(raw)]), np.array([ord("—")]))
+    multibyte = unsafe_rows(raw, np.array([0, len(raw)]), char_classes("—")).multibyte
     cut = data.draw(st.integers(0, len(text)))
     start = data.draw(st.integers(0, cut))
     begin, end = len(text[:start].encode()), len(text[:cut].encode())
@@ -527,3 +552,117 @@ def test_word_cue_holds_every_match(pieces: list[str]) -> None:
         assert pc.match_substring_regex(pa.array([text]), cue)[0].as_py()
     prose = pa.array(["under the bridge, hidden under a tree"])
     assert not pc.match_substring_regex(prose, cue)[0].as_py()
+
+
+# --- word-ish (CJK) windows, root gates, 'İ' ------------------------------------------------------------
+
+
+def test_wordish_characters_differ_only_in_word_classes() -> None:
+    """Every character of ``WORDISH_RANGES`` is caseless, no digit, no whitespace and folds to no ASCII
+    letter: on it Python and the exact RE2 forms can differ only through \\w, \\W, \\b and \\B."""
+    from auditor.licences.patterns import WORDISH_RANGES
+
+    for low, high in WORDISH_RANGES:
+        for code in range(low, high + 1):
+            c = chr(code)
+            assert c.lower() == c == c.upper(), hex(code)
+            assert not re.match(r"[\d\s]", c) and not re.match(r"(?i)[a-z]", c), hex(code)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reads"),
+    [
+        (r"\bcopyright\s*\d{4}", True),
+        (r"[^\w]x", True),
+        (r"(?:a|\W)+", True),
+        (r"x(?=\b)", True),
+        (r"(?:采用|基于)\s*(?P<name>[^\n。]{2,40}?)\s*许可证", False),
+        (r"(?:©|\([cC]\))\s*\d{4}", False),
+    ],
+)
+def test_reads_word_class(pattern: str, reads: bool) -> None:
+    from auditor.licences.patterns import reads_word_class
+
+    assert reads_word_class(re.compile(pattern)) is reads
+
+
+def test_char_classes() -> None:
+    from auditor.licences.batch_windows import SAFE, UNSAFE, WORDISH, char_classes
+    from auditor.licences.patterns import WORDISH_RANGES
+
+    classes = char_classes(SAFE_NON_ASCII, WORDISH_RANGES)
+    expected = {"a": SAFE, "©": SAFE, "—": SAFE, "\u3000": SAFE, "版": WORDISH, "。": SAFE, "、": SAFE}
+    expected |= {"ー": WORDISH, "한": WORDISH, "é": UNSAFE, "ı": UNSAFE, "\u200b": UNSAFE, "Ａ": UNSAFE}
+    assert {c: int(classes[ord(c)]) for c in expected} == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="abc 版", max_size=12), st.integers(17, 60))
+def test_open_repeats_form_is_a_superset(text: str, top: int) -> None:
+    """``open_repeats`` widens counted repeats above 16: a superset of the exact form, equal to it
+    where there are none."""
+    pattern = re.compile(f"a[^c]{{2,{top}}}?c")
+    exact, wide = to_re2(pattern, "exact"), to_re2(pattern, "exact", open_repeats=True)
+    assert exact is not None and wide is not None and wide != exact
+    array = pa.array([text], pa.large_string())
+    if pc.match_substring_regex(array, exact)[0].as_py():
+        assert pc.match_substring_regex(array, wide)[0].as_py()
+    plain = re.compile("a[^c]{2,5}c")
+    assert to_re2(plain, "exact", open_repeats=True) == to_re2(plain, "exact")
+
+
+def test_chinese_notice_rows_are_settled_column_wise(scanner: ContentScanner) -> None:
+    """Rows whose only non-ASCII characters are CJK are settled column-wise when no gate of a notice
+    that reads word classes occurs; a CJK character touching such a notice sends the row to Python."""
+    settled = [
+        "本作品采用知识共享署名 4.0 国际许可协议进行许可。" + " text" * 30,
+        "版权所有 © 2020 某某公司，保留所有权利。",
+        "本项目遵循 MIT 许可证。",
+    ]
+    python = ["版copyright 2020 某某"]
+    texts = pa.array(settled + python, pa.large_string())
+    found = scanner.plan.scan(texts)
+    if scanner.plan.engine == "hyperscan":
+        assert found.python_rows == len(python)
+    else:  # RE2 counts no copyright gates (the copyright-only row goes to Python), and re2-python
+        # leaves the licence-notice rows to Python too
+        assert found.python_rows == len(python) + (1 if scanner.plan.re2_notice_rows == 0 else 3)
+    expected = {i: scanner.scan(t) for i, t in enumerate(texts.to_pylist()) if scanner.scan(t)}
+    assert found.by_row() == expected
+    assert {f.detail for i in range(len(settled)) for f in expected[i]} >= {"zh-licence", "c-symbol-year"}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_NOTICE_PIECES + _FRAGMENTS[:20]), max_size=4).map("".join), max_size=6))
+def test_gate_counts_cover_every_gate(texts: list[str]) -> None:
+    """Step 1 counts the root gates over the batch, step 2 the others in the windows: together, every
+    candidate row's gates are the ones ``ContentScanner.present_gates`` finds (cues aside)."""
+    pytest.importorskip("hyperscan")
+    scanner = ContentScanner()
+    plan = scanner.plan
+    assert plan._gates is not None and plan._gates.available()
+    array = pa.array(texts, pa.large_string())
+    captured: list[np.ndarray] = []
+    original = plan._gates.window_matches
+
+    def keep(*args: object) -> object:
+        result = original(*args)  # type: ignore[arg-type]
+        captured.append(args[3])  # type: ignore[arg-type]
+        return result
+
+    plan._gates.window_matches = keep  # type: ignore[method-assign,assignment]
+    from auditor.licences.batch_windows import string_buffers
+
+    offsets, data = string_buffers(array)
+    located = plan._gates.locate(offsets, data) if data is not None else None
+    plan.scan(array)
+    cue_gates = set(plan._gates.cues)
+    rows = [] if located is None else located.candidates.tolist()
+    for k, row in enumerate(rows):
+        present = {g for g, count in enumerate(captured[0][k]) if count} - cue_gates
+        expected = {scanner.gates.index(g) for g in scanner.present_gates(texts[row].lower())} - cue_gates
+        if len(texts[row].lower()) == len(texts[row]):
+            assert present == expected, texts[row]
+    for row, text in enumerate(texts):
+        if row not in rows:
+            assert not scanner.present_gates(text.lower()) - {scanner.gates[g] for g in cue_gates}

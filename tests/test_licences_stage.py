@@ -224,3 +224,37 @@ def test_stage_reads_hf_metadata_as_source_evidence(tmp_path: Path) -> None:
     assert {"kind": "source", "value": "CC-BY-NC-4.0", "where": "source:dataset_info.json"} in row[
         "licence_evidence"
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from(["web", "code", "wéb", ""])), min_size=1, max_size=30),
+    st.integers(0, 3),
+    st.booleans(),
+)
+def test_encode_equals_dictionary_encode(values: list[str | None], cut: int, repeated: bool) -> None:
+    """Codes of a string column (its fast path for one repeated value included, on slices too) decode
+    to the column's values."""
+    import pyarrow as pa
+
+    from auditor.stages.licence import _encode
+
+    if repeated:
+        values = [values[0]] * len(values)
+    column = pa.array(["x", *values], pa.string()).slice(1 + min(cut, len(values) - 1))
+    codes, dictionary = _encode(column)
+    assert [None if c < 0 else dictionary[c] for c in codes.tolist()] == column.to_pylist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 10**7), max_size=40))
+def test_dense_equals_unique(keys: list[int]) -> None:
+    import numpy as np
+
+    from auditor.stages.licence import _dense
+
+    array = np.array(keys, np.int64)
+    distinct, inverse = _dense(array)
+    expected, expected_inverse = np.unique(array, return_inverse=True)
+    assert distinct.tolist() == expected.tolist()
+    assert inverse.tolist() == expected_inverse.reshape(-1).tolist()

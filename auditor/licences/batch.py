@@ -3,18 +3,24 @@
 Work per batch, cheapest first:
 
 1. One pass over every text finds the rows with a cue (*candidates*) and where their first cue starts.
-   With Hyperscan installed (``gates.GateFinder``): every occurrence of every literal gate (a word of
-   prose such as " under " is replaced by the start of its notices, "licensed under" and the like), so
-   each candidate's gate counts are known. Otherwise one RE2 pass (``find_substring_regex``) with the
-   *pre-filter* (the gates as literals, refined where a pattern starts with its trigger: "(c)" only
-   before a year; ``patterns.prefilter_re2``), then the gates are counted in the candidates' windows. A
-   row without a cue has no finding. No match starts more than ``content._TRIGGER_REACH`` (80)
-   characters before its trigger, so later steps read only a *window* of each candidate, from 81
-   characters before its first cue to its end: for a page with a copyright footer, the footer.
+   With Hyperscan installed (``gates.GateFinder``): every occurrence of every *root* gate (a literal
+   gate that holds no other: "licen", not "apache licen"; a word of prose such as " under " is
+   replaced by the start of its notices, "licensed under" and the like); the other gates are counted
+   in step 2's windows, so each candidate's gate counts are known. Otherwise one RE2 pass
+   (``find_substring_regex``) with the *pre-filter* (the gates as literals, refined where a pattern
+   starts with its trigger: "(c)" only before a year; ``patterns.prefilter_re2``), then the gates are
+   counted in the candidates' windows. A row without a cue has no finding. No match starts more than
+   ``content._TRIGGER_REACH`` (80) characters before its trigger, so later steps read only a *window*
+   of each candidate, from 81 characters before its first cue to its end: for a page with a copyright
+   footer, the footer (Hyperscan reads it from 81 bytes before the cue when those are ASCII).
+   A candidate holding 'İ' (``gates.LENGTHENING``: ``str.lower()`` lengthens it, and ``scan`` then
+   searches every notice everywhere) goes to Python.
 2. A window is *safe* when every non-ASCII character in it is whitespace or in
    ``patterns.SAFE_NON_ASCII`` (checked with numpy): there Python's regex semantics and the exact
-   RE2 forms (``patterns.to_re2(.., "exact")``) agree. Rows with an unsafe window go to Python
-   (``ContentScanner._scan``, the reference).
+   RE2 forms (``patterns.to_re2(.., "exact")``) agree. A window whose other non-ASCII characters are
+   CJK (``patterns.WORDISH_RANGES``) is as good where no notice that reads word classes
+   (``patterns.reads_word_class``: \\b, \\w) has a gate: Chinese notices are settled here too. Rows
+   with another window go to Python (``ContentScanner._scan``, the reference).
 3. Copyright notices: each notice's exact form finds its first match in the windows (RE2 per notice,
    or one Hyperscan scan of all windows). It is Python's when it starts with one of the notice's
    triggers and is at most ``_MATCH_SPAN`` bytes long, so it lies in Python's window around that
@@ -41,14 +47,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditor.licences.batch_notices import NoticeStep
-from auditor.licences.batch_windows import starts_with_trigger, string_buffers, unsafe_rows, windows_of
-from auditor.licences.gates import GateFinder
+from auditor.licences.batch_windows import (
+    Multibyte,
+    char_classes,
+    starts_with_trigger,
+    string_buffers,
+    unsafe_rows,
+    windows_of,
+)
+from auditor.licences.gates import LENGTHENING, GateFinder, Located
 from auditor.licences.patterns import (
     SAFE_NON_ASCII,
+    WORDISH_RANGES,
     cue_through,
+    literal_prefixes,
     literals_to_re2,
-    needs_unsafe_text,
     prefilter_re2,
+    reads_word_class,
     to_re2,
 )
 
@@ -64,7 +79,8 @@ _SPDX_GATES = ("spdx-license-identifier",)
 _LICEN, _WARRANT = "licen", "warrant"
 # A match may start up to content._TRIGGER_REACH (80) characters before its trigger: windows start 81
 # characters (at most 4 bytes each) before the first cue.
-_WINDOW_BACK = 4 * 81
+_TRIGGER_REACH = 80
+_WINDOW_BACK = 4 * (_TRIGGER_REACH + 1)
 # RE2 engine: the fewest rows per batch for which step 4 beats scanning them in Python (measured with
 # bench/licence_overhead.py: ~6 ms of fixed cost per batch against ~70 us per row in Python).
 _RE2_NOTICE_ROWS = 128
@@ -89,6 +105,22 @@ def word_cues(scanner: ContentScanner, gate_index: dict[str, int]) -> dict[int, 
     return cues
 
 
+def _scan_from(
+    win_offsets: np.ndarray, row_end: np.ndarray, first_abs: np.ndarray, multibyte: Multibyte
+) -> np.ndarray:
+    """Where the regex engine starts reading each window: ``_TRIGGER_REACH`` + 1 bytes before its first
+    cue when those bytes are ASCII (that many characters: as far back as Python reads), else at the
+    window's start (``_WINDOW_BACK`` bytes back covers any characters). The copyright footer of a page
+    is then read from shortly before it, not from 324 bytes before."""
+    start = win_offsets[:-1]
+    cue = start + first_abs - (row_end - (win_offsets[1:] - start))
+    back = cue - (_TRIGGER_REACH + 1)
+    # No lead byte in [back - 3, cue): no multi-byte character has a byte in [back, cue).
+    lead = multibyte.lead
+    ascii_only = np.searchsorted(lead, cue) == np.searchsorted(lead, back - 3)
+    return np.where(ascii_only & (back > start), back, start)
+
+
 def _self_overlapping(literal: str) -> bool:
     """True when two occurrences of ``literal`` can overlap (a proper prefix is also a suffix)."""
     return any(literal[:k] == literal[-k:] for k in range(1, len(literal)))
@@ -109,6 +141,9 @@ class _CopyrightNotice:
     regex: str  # exact RE2 form
     triggers: tuple[bytes, ...]
     gates: tuple[int, ...]  # indices of the triggers in ``ContentScanner.gates``
+    # Every match starts with a trigger (its literal prefixes do, ``patterns.literal_prefixes``): on a
+    # safe or word-ish window, no need to check.
+    at_trigger: bool = False
 
 
 @dataclass
@@ -219,13 +254,12 @@ class BatchPlan:
             if all(gate_index[t] in cues for t in notice.triggers):  # "licensed under", not " under "
                 cue = _alternation([cues[gate_index[t]] for t in notice.triggers])
             prefilter.append(cue)
-            if notice.kind == "copyright-notice" and needs_unsafe_text(notice.pattern):
-                continue  # a window it matches is never safe, so such rows go to Python anyway
             exact = to_re2(notice.pattern, "exact") if notice.kind == "copyright-notice" else None
             if exact is None:
                 python_cues.append(cue)
                 python_gates.update(notice.triggers)
                 continue
+            prefixes = literal_prefixes(notice.pattern)
             self.copyright.append(
                 _CopyrightNotice(
                     notice.id,
@@ -233,12 +267,24 @@ class BatchPlan:
                     exact,
                     tuple(t.encode() for t in notice.triggers),
                     tuple(gate_index[t] for t in notice.triggers),
+                    prefixes is not None and all(p.startswith(notice.triggers) for p in prefixes),
                 )
             )
         self.prefilter = _alternation(prefilter)
         self.python_cues = _alternation(python_cues)
         self._python_gates = np.array(sorted(gate_index[g] for g in python_gates), np.int64)
-        self._safe_code_points = np.array(sorted(ord(c) for c in SAFE_NON_ASCII), np.int64)
+        self._char_classes = char_classes(SAFE_NON_ASCII, WORDISH_RANGES)
+        # A window with word-ish characters (CJK) is settled column-wise only where no matcher that
+        # reads word classes runs: none of their gates occurs (``patterns.WORDISH_RANGES``).
+        # Step 3: each notice's value (index into ``_copyright_values``); the notices whose matches may
+        # start elsewhere than at a trigger (their starts are checked).
+        self._copyright_values = sorted({n.value for n in self.copyright})
+        self._copyright_value = np.array([self._copyright_values.index(n.value) for n in self.copyright], np.int64)
+        self._check_trigger = [k for k, n in enumerate(self.copyright) if not n.at_trigger]
+        self._word_gates = np.array(
+            sorted({gate_index[t] for n in scanner.notices if reads_word_class(n.pattern) for t in n.triggers}),
+            np.int64,
+        )
         # Step 4 needs every row's exact gate counts: ASCII case folding must find the gates where
         # ``str.lower()`` does, and the counted gates must not overlap themselves (Hyperscan reports
         # overlapping occurrences, ``str.count`` does not).
@@ -261,6 +307,9 @@ class BatchPlan:
                 tuple(n.regex for n in self.copyright)
                 + (self.notices.hyperscan_regexes if self.notices is not None else ()),
                 cues,
+                # Gates that hold a root are counted in the windows, which only rows settled
+                # column-wise get: all of them when step 4 runs.
+                split_roots=self.notices is not None,
             )
             if use_hyperscan and not self._gates.available():
                 raise ImportError("use_hyperscan=True needs the hyperscan package: pip install hyperscan")
@@ -299,9 +348,9 @@ class BatchPlan:
         located = gates.locate(offsets, data) if gates is not None else self._locate_re2(texts, offsets, data)
         if located is None:
             return collector.finish(len(texts))
-        candidates, first, to_python, counts = located
+        candidates, first, counts = located.candidates, located.first, located.counts
         # Steps 3 and 4 take the rows they can (all of them when the gate counts are known).
-        columnwise = ~to_python if counts is None or self.notices is None else np.ones(len(candidates), bool)
+        columnwise = ~located.to_python if counts is None or self.notices is None else np.ones(len(candidates), bool)
         at = np.flatnonzero(columnwise)
         python_at = np.flatnonzero(~columnwise)
         if len(at):
@@ -313,7 +362,9 @@ class BatchPlan:
                 data,
                 candidates[at],
                 first[at],
-                None if counts is None else counts[at],
+                # Step 2 completes the gate counts in place (``GateFinder.split_roots``).
+                None if counts is None else counts if len(at) == len(candidates) else counts[at],
+                located.whole_text[at],
             )
             python_at = np.sort(np.concatenate([python_at, at[unsettled]]))
         if len(python_at):
@@ -336,11 +387,8 @@ class BatchPlan:
             collector.add_findings(found)
         return collector.finish(len(texts), len(python_at))
 
-    def _locate_re2(
-        self, texts: pa.Array, offsets: np.ndarray, data: pa.Buffer
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None:
-        """Step 1 with RE2: (candidate rows, byte offset of their first cue, may hold more than copyright
-        notices, gate counts per candidate or None).
+    def _locate_re2(self, texts: pa.Array, offsets: np.ndarray, data: pa.Buffer) -> Located | None:
+        """Step 1 with RE2 (``gates.Located``; ``first``: the byte offset of the first cue).
 
         The pre-filter finds the candidates, one pass of the other matchers' cues over their windows
         the rows that may hold more than copyright notices. The gates of those rows are found in
@@ -354,6 +402,7 @@ class BatchPlan:
         if not len(candidates):
             return None
         first_abs = offsets[candidates] + first[candidates]
+        whole_text = _mask(pc.match_substring(texts.take(pa.array(candidates)), LENGTHENING))
         # Every gate holds a literal of the pre-filter or of a cue ("spdx-license-identifier" holds
         # "licen"), so none starts more than the longest gate's length before the first cue (but a
         # copyright trigger whose cue is refined, where no notice can match).
@@ -361,7 +410,7 @@ class BatchPlan:
         windows, _b, _o = windows_of(data, offsets[candidates], first_abs, offsets[candidates + 1], longest)
         to_python = _mask(pc.match_substring_regex(windows, self.python_cues))
         if self.notices is None or int(to_python.sum()) < self.re2_notice_rows:
-            return candidates, first_abs, to_python, None
+            return Located(candidates, first_abs, to_python, None, whole_text)
         counts = np.ones((len(candidates), len(self.scanner.gates)), np.int32)
         counts[:, self._python_gates] = 0
         at = np.flatnonzero(to_python)
@@ -376,22 +425,21 @@ class BatchPlan:
                     counts[row, gate_index[gate]] = 1
                 counts[row, self._spdx] = lowered.count(spdx)
                 counts[row, self._licen] = lowered.count(licen)
-        return candidates, first_abs, to_python, counts
+        return Located(candidates, first_abs, to_python, counts, whole_text)
 
     def _copyright_firsts_re2(
         self, subset: pa.Array, gate_sets: np.ndarray | None, skip: np.ndarray
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per copyright notice: (windows with a match, start of the first match, its length in bytes,
-        or 0 when at most ``_MATCH_SPAN`` bytes follow the start), with RE2."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """As ``GateFinder.copyright_firsts``, with RE2 (a length of 0: at most ``_MATCH_SPAN`` bytes
+        follow the start)."""
         n = len(subset)
-        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for notice in self.copyright:
+        found: list[tuple[np.ndarray, ...]] = [(np.empty(0, np.int64),) * 4]
+        for k, notice in enumerate(self.copyright):
             run = ~skip
             if gate_sets is not None:
                 run &= gate_sets[:, list(notice.gates)].any(axis=1)  # no trigger, no match
             at = np.flatnonzero(run)
             if not len(at):
-                found.append((at, at, at))
                 continue
             part = subset.take(pa.array(at)) if len(at) < n else subset
             start = pc.fill_null(pc.find_substring_regex(part, notice.regex), -1).to_numpy(
@@ -406,8 +454,8 @@ class BatchPlan:
             if len(long):
                 spans = pc.extract_regex_span(part.take(pa.array(hit[long])), f"(?P<m>{notice.regex})")
                 length[long] = spans.field("m").flatten().to_numpy(zero_copy_only=False).reshape(-1, 2)[:, 1]
-            found.append((at[hit], start, length))
-        return found
+            found.append((np.full(len(hit), k, np.int64), at[hit], start, length))
+        return tuple(np.concatenate(c) for c in zip(*found, strict=True))  # type: ignore[return-value]
 
     def _columnwise(
         self,
@@ -419,17 +467,25 @@ class BatchPlan:
         rows: np.ndarray,
         first_abs: np.ndarray,
         counts: np.ndarray | None,
+        whole_text: np.ndarray,
     ) -> np.ndarray:
         """Steps 2 to 4 for ``rows`` (whose first cue starts at byte ``first_abs``); the findings of the
-        rows they settle go to ``collector``. Returns the mask of rows left to Python."""
+        rows they settle go to ``collector``. Returns the mask of rows left to Python: those of
+        ``whole_text`` (``gates.LENGTHENING``) and those steps 2 to 4 cannot settle."""
         windows, win_bytes, win_offsets = windows_of(
             data, offsets[rows], first_abs, offsets[rows + 1], _WINDOW_BACK
         )
-        unsettled, multibyte = unsafe_rows(win_bytes, win_offsets, self._safe_code_points)
-        gate_sets = None if counts is None else counts > 0
+        unsafe = unsafe_rows(win_bytes, win_offsets, self._char_classes)
+        multibyte = unsafe.multibyte
         label = collector.code
         hyperscan = self._gates is not None and self._gates.available()
-        matches = self._gates.window_matches(win_bytes, win_offsets) if hyperscan else None  # type: ignore[union-attr]
+        matches = None
+        if hyperscan:
+            scan_from = _scan_from(win_offsets, offsets[rows + 1], first_abs, multibyte)
+            matches = self._gates.window_matches(win_bytes, win_offsets, scan_from, counts)  # type: ignore[union-attr]
+        gate_sets = None if counts is None else counts > 0
+        unsettled = whole_text | unsafe.unsafe
+        unsettled |= unsafe.wordish if gate_sets is None else unsafe.wordish & gate_sets[:, self._word_gates].any(axis=1)
         at, kind, value, offset, detail = self._copyright(
             windows, win_bytes, win_offsets, gate_sets, unsettled, label, matches
         )
@@ -500,43 +556,36 @@ class BatchPlan:
     ) -> tuple[np.ndarray, ...]:
         """Step 3: (window, kind, value, byte offset in the window, detail) of the copyright findings;
         sets ``unsettled`` for windows RE2 (or Hyperscan's ``matches``) cannot settle."""
-        n = len(win_offsets) - 1
-        base = win_offsets[:-1]
-        span_len = win_offsets[1:] - base
         if matches is not None:
-            firsts = GateFinder.copyright_firsts(matches, win_offsets, len(self.copyright))
+            notice, window, start, length = GateFinder.copyright_firsts(matches, win_offsets, len(self.copyright))
         else:
-            firsts = self._copyright_firsts_re2(windows, gate_sets, unsettled)
-        # Per value, the first notice (in file order) with a match gives the finding, as in ``scan``.
-        values = sorted({notice.value for notice in self.copyright})
-        value_offset = {v: np.full(n, -1, np.int64) for v in values}
-        value_notice = {v: np.full(n, -1, np.int64) for v in values}
-        for notice, (at, start, length) in zip(self.copyright, firsts, strict=True):
-            keep = ~unsettled[at]
-            at, start, length = at[keep], start[keep], length[keep]
-            if not len(at):
-                continue
-            # Python finds this match only if it lies in the window around the trigger it starts with.
-            ok = (length <= _MATCH_SPAN) & starts_with_trigger(
-                win_bytes, base[at] + start, base[at] + span_len[at], notice.triggers
-            )
-            unsettled[at[~ok]] = True
-            at, start = at[ok], start[ok]
-            slot = value_offset[notice.value]
-            fresh = slot[at] < 0
-            slot[at[fresh]] = start[fresh]
-            value_notice[notice.value][at[fresh]] = label(notice.id)
-        kind = label("copyright-notice")
-        parts: list[tuple[np.ndarray, ...]] = [(np.empty(0, np.int64),) * 5]
-        for v in values:
-            at = np.flatnonzero(value_offset[v] >= 0)
-            parts.append(
-                (
-                    at,
-                    np.full(len(at), kind, np.int64),
-                    np.full(len(at), label(v), np.int64),
-                    value_offset[v][at],
-                    value_notice[v][at],
+            notice, window, start, length = self._copyright_firsts_re2(windows, gate_sets, unsettled)
+        keep = ~unsettled[window]
+        notice, window, start, length = notice[keep], window[keep], start[keep], length[keep]
+        # Python finds a match only if it lies in the window around the trigger it starts with.
+        ok = length <= _MATCH_SPAN
+        base = win_offsets[window]
+        for k in self._check_trigger:
+            at = np.flatnonzero(notice == k)
+            if len(at):
+                ok[at] &= starts_with_trigger(
+                    win_bytes, base[at] + start[at], win_offsets[window[at] + 1], self.copyright[k].triggers
                 )
-            )
-        return tuple(np.concatenate(c) for c in zip(*parts, strict=True))
+        unsettled[window[~ok]] = True
+        notice, window, start = notice[ok], window[ok], start[ok]
+        # Per value, the first notice (in file order) with a match gives the finding, as in ``scan``:
+        # the entries come by notice, so a stable sort by (value, window) keeps that order.
+        value = self._copyright_value[notice]
+        order = np.lexsort((window, value))
+        first = np.ones(len(order), bool)
+        first[1:] = (value[order][1:] != value[order][:-1]) | (window[order][1:] != window[order][:-1])
+        pick = order[first]
+        values = np.array([label(v) for v in self._copyright_values], np.int64)
+        details = np.array([label(n.id) for n in self.copyright], np.int64)
+        return (
+            window[pick],
+            np.full(len(pick), label("copyright-notice"), np.int64),
+            values[value[pick]],
+            start[pick],
+            details[notice[pick]],
+        )

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditor.licences.normalise import normalise_licence
-from auditor.licences.patterns import literal_items, needs_unsafe_text, reads_no_further, to_re2
+from auditor.licences.patterns import literal_items, reads_no_further, to_re2
 
 if TYPE_CHECKING:
     from auditor.licences.content import ContentScanner
@@ -54,6 +54,7 @@ class _Matcher:
     pattern: re.Pattern[str] | None = None  # licence notices and SPDX: Python's pattern
     licence: str | None = None
     triggers: tuple[str, ...] = ()
+    wide: str | None = None  # Hyperscan's form when it differs: large counted repeats open-ended
 
 
 @dataclass
@@ -99,19 +100,25 @@ class NoticeStep:
         spdx = to_re2(_SPDX_ID, "exact", trim_tail=True)
         if spdx is None or not reads_no_further(_SPDX_ID):
             raise ValueError("the SPDX-License-Identifier pattern has no exact RE2 form")
-        self.matchers: list[_Matcher] = [_Matcher("spdx-id", spdx, (self.spdx_gate,), _SPDX_ID)]
+        self.matchers: list[_Matcher] = [
+            _Matcher("spdx-id", spdx, (self.spdx_gate,), _SPDX_ID, wide=_wide(_SPDX_ID, spdx))
+        ]
         for notice in scanner.notices:
             if notice.kind != "licence-notice":
                 continue
             gates = tuple(gate_index[t] for t in notice.triggers)
             exact = to_re2(notice.pattern, "exact", trim_tail=True)
-            if (
-                exact is not None
-                and reads_no_further(notice.pattern)
-                and not needs_unsafe_text(notice.pattern)
-            ):
+            if exact is not None and reads_no_further(notice.pattern):
                 self.matchers.append(
-                    _Matcher(notice.id, exact, gates, notice.pattern, notice.licence, notice.triggers)
+                    _Matcher(
+                        notice.id,
+                        exact,
+                        gates,
+                        notice.pattern,
+                        notice.licence,
+                        notice.triggers,
+                        _wide(notice.pattern, exact),
+                    )
                 )
             else:
                 self.matchers.append(_Matcher(f"absent:{notice.id}", _superset(notice.pattern), gates))
@@ -121,6 +128,8 @@ class NoticeStep:
         for name, pattern in (("cc-url", _CC_URL), ("cc-badge", _CC_BADGE)):
             cue = to_re2(pattern, "superset", max_items=literal_items(pattern))
             self.matchers.append(_Matcher(f"absent:{name}", cue or _superset(pattern), cc_gates))
+        self._exact = np.array([k for k, m in enumerate(self.matchers) if m.pattern is not None], np.int64)
+        self._absent = np.array([k for k, m in enumerate(self.matchers) if m.pattern is None], np.int64)
         self._spdx_trailer = _SPDX_TRAILER
         self._spdx_cache: dict[str, tuple[str, str]] = {}
         self._licence_cache: dict[tuple[str, str], str | None] = {}
@@ -128,8 +137,10 @@ class NoticeStep:
     @property
     def hyperscan_regexes(self) -> tuple[str, ...]:
         """The matchers' regexes for Hyperscan: a superset form's '^' (MULTILINE) is dropped (a wider
-        superset), as Hyperscan has no inline (?m)."""
-        return tuple(m.regex.replace("(?m:^)", "") for m in self.matchers)
+        superset), as Hyperscan has no inline (?m); an exact form with a large counted repeat has it
+        open-ended (``_wide``). Supersets are enough here: ``run`` runs Python's pattern at the
+        leftmost start the engine reports, and a reach past that match leaves the row to Python."""
+        return tuple((m.wide or m.regex).replace("(?m:^)", "") for m in self.matchers)
 
     def firsts_re2(self, windows: pa.Array, gate_sets: np.ndarray, skip: np.ndarray) -> FirstMatches:
         """``FirstMatches`` with pyarrow's RE2 kernels, on windows where a gate of the matcher occurs:
@@ -183,23 +194,21 @@ class NoticeStep:
         Python (whose findings here are then to be dropped). ``label`` codes a string."""
         n = len(win_offsets) - 1
         starts = firsts.start
-        python_only = [k for k, m in enumerate(self.matchers) if m.pattern is None]
-        unsettled |= (starts[:, python_only] >= 0).any(axis=1)  # their superset form must not match
+        unsettled |= (starts[:, self._absent] >= 0).any(axis=1)  # their superset form must not match
         unsettled |= gate_counts[:, self.spdx_gate] > 1
-        exact = [k for k, m in enumerate(self.matchers) if m.pattern is not None]
-        window, slot = np.nonzero((starts[:, exact] >= 0) & ~unsettled[:, None])  # by window, then matcher
-        matcher = np.array(exact, np.int64)[slot]
+        window, slot = np.nonzero((starts[:, self._exact] >= 0) & ~unsettled[:, None])  # by window, then matcher
+        matcher = self._exact[slot]
         start = starts[window, matcher]
         reach = firsts.reach[window, matcher]
         rows: list[tuple[int, ...]] = []  # (window, kind, value, offset, detail)
         named = np.zeros(n, bool)
         view = memoryview(win_bytes)
         kinds = {"spdx-id": label("spdx-id"), "licence-notice": label("licence-notice")}
-        bounds = np.flatnonzero(np.r_[True, window[1:] != window[:-1], True]).tolist() if len(window) else [0]
+        bounds = [0, *(np.flatnonzero(window[1:] != window[:-1]) + 1).tolist(), len(window)] if len(window) else [0]
         hits = list(zip(matcher.tolist(), start.tolist(), reach.tolist(), strict=True))
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             w = int(window[lo])
-            found = self._window(bytes(view[win_offsets[w] : win_offsets[w + 1]]), hits[lo:hi])
+            found = self._window(view[win_offsets[w] : win_offsets[w + 1]], hits[lo:hi])
             if found is None:
                 unsettled[w] = True
                 continue
@@ -212,19 +221,20 @@ class NoticeStep:
         table = np.array(rows, np.int64).reshape(-1, 5)
         return NoticeFindings(*(table[:, k] for k in range(5)), named)
 
-    def _window(self, raw: bytes, hits: list[tuple[int, int, int]]) -> list[tuple[str, str, int, str]] | None:
+    def _window(
+        self, raw: memoryview, hits: list[tuple[int, int, int]]
+    ) -> list[tuple[str, str, int, str]] | None:
         """The findings (kind, value, character offset, detail) of one window (its UTF-8 bytes ``raw``)
         from its matchers' (index, leftmost start, reach) in matcher order, or None to leave the window
         to Python."""
-        text = raw.decode()
+        text = str(raw, "utf-8")
         ascii_only = len(text) == len(raw)
-        lowered: str | None = None
         found: list[tuple[str, str, int, str]] = []
         seen: set[tuple[str, str]] = set()
         claimed: list[tuple[int, int]] = []
         for index, start_b, reach in hits:
             matcher = self.matchers[index]
-            start = start_b if ascii_only else len(raw[:start_b].decode())
+            start = start_b if ascii_only else len(str(raw[:start_b], "utf-8"))
             match = matcher.pattern.match(text, start)  # type: ignore[union-attr]
             if match is None:
                 return None
@@ -235,9 +245,7 @@ class NoticeStep:
                 value, status = self._spdx(match.group("expr"))
                 finding = ("spdx-id", value, start, status)
             else:
-                if lowered is None:
-                    lowered = text.lower()
-                if not self._in_trigger_window(lowered, matcher.triggers, start, end):
+                if not self._in_trigger_window(text, matcher.triggers, start, end):
                     return None
                 if any(a < end and b > start for a, b in claimed):
                     continue  # a more specific notice already explained this span
@@ -251,16 +259,20 @@ class NoticeStep:
                 found.append(finding)
         return found
 
-    def _in_trigger_window(self, lowered: str, triggers: tuple[str, ...], start: int, end: int) -> bool:
+    def _in_trigger_window(self, text: str, triggers: tuple[str, ...], start: int, end: int) -> bool:
         """Does Python try ``start`` and let a match run to ``end``: is there a trigger occurrence t with
-        |start - t| <= reach, ending by the end of the line holding t + span?"""
+        |start - t| <= reach, ending by the end of the line holding t + span? Only the stretch of
+        ``text`` that can hold such a t is lower-cased (on a safe or word-ish window, ``str.lower()``
+        maps character by character)."""
+        low = max(0, start - self.reach)
+        lowered = text[low : start + self.reach + max(map(len, triggers))].lower()
         for trigger in triggers:
-            t = lowered.find(trigger, max(0, start - self.reach), start + self.reach + len(trigger))
-            while 0 <= t <= start + self.reach:
-                line_end = lowered.find("\n", t + self.span)
-                if end <= (len(lowered) if line_end < 0 else line_end):
+            t = lowered.find(trigger, 0, start - low + self.reach + len(trigger))
+            while 0 <= t <= start - low + self.reach:
+                line_end = text.find("\n", low + t + self.span)
+                if end <= (len(text) if line_end < 0 else line_end):
                     return True
-                t = lowered.find(trigger, t + 1, start + self.reach + len(trigger))
+                t = lowered.find(trigger, t + 1, start - low + self.reach + len(trigger))
         return False
 
     def _spdx(self, expression: str) -> tuple[str, str]:
@@ -282,6 +294,14 @@ class NoticeStep:
             notice = next(n for n in self.scanner.notices if n.id == matcher.name)
             self._licence_cache[key] = self.scanner._notice_licence(notice, match)
         return self._licence_cache[key]
+
+
+def _wide(pattern: re.Pattern[str], exact: str) -> str | None:
+    """``exact`` with its counted repeats above 16 open-ended (Hyperscan refuses a large counted
+    repeat of a class holding multi-byte characters, such as a Chinese licence name), or None when that
+    changes nothing."""
+    wide = to_re2(pattern, "exact", trim_tail=True, open_repeats=True)
+    return None if wide is None or wide == exact else wide
 
 
 def _superset(pattern: re.Pattern[str]) -> str:

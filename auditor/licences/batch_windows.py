@@ -19,6 +19,13 @@ def string_buffers(texts: pa.Array) -> tuple[np.ndarray, pa.Buffer | None]:
     return offsets.astype(np.int64), data
 
 
+def _cumsum0(values: np.ndarray) -> np.ndarray:
+    """``[0, values[0], values[0] + values[1], ...]`` as int64."""
+    out = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(values, out=out[1:])
+    return out
+
+
 @dataclass(frozen=True)
 class Multibyte:
     """Where the multi-byte characters of a UTF-8 buffer start, and how many bytes they add."""
@@ -32,30 +39,56 @@ class Multibyte:
         return stop - start - extra
 
 
-def unsafe_rows(
-    win_bytes: np.ndarray, win_offsets: np.ndarray, safe: np.ndarray
-) -> tuple[np.ndarray, Multibyte]:
-    """Per window: does it hold a non-ASCII character outside ``safe`` (code points, sorted)? And the
-    buffer's multi-byte characters."""
-    unsafe = np.zeros(len(win_offsets) - 1, bool)
+@dataclass(frozen=True)
+class Unsafe:
+    """Per window of a buffer: characters that make it unsafe for the exact RE2 forms (``unsafe``: a
+    non-ASCII character that is neither safe nor word-ish; ``wordish``: one in the word-ish ranges,
+    unsafe only for forms that read word classes), and the buffer's multi-byte characters."""
+
+    unsafe: np.ndarray
+    wordish: np.ndarray
+    multibyte: Multibyte
+
+
+SAFE, WORDISH, UNSAFE = 0, 1, 2
+
+
+def char_classes(safe: str, wordish: tuple[tuple[int, int], ...] = ()) -> np.ndarray:
+    """The class (``SAFE``, ``WORDISH`` or ``UNSAFE``) of every code point of the Basic Multilingual
+    Plane, as a lookup table: ASCII and ``safe`` are safe, ``wordish`` ranges word-ish; characters
+    beyond the BMP are unsafe."""
+    classes = np.full(0x10000, UNSAFE, np.uint8)
+    for low, high in wordish:
+        classes[low : high + 1] = WORDISH
+    classes[:0x80] = SAFE
+    classes[[ord(c) for c in safe]] = SAFE
+    return classes
+
+
+def unsafe_rows(win_bytes: np.ndarray, win_offsets: np.ndarray, classes: np.ndarray) -> Unsafe:
+    """Per window: does it hold an unsafe character (``classes``, from ``char_classes``, or NUL) or a
+    word-ish one? And the buffer's multi-byte characters."""
+    n = len(win_offsets) - 1
+    unsafe = np.zeros(n, bool)
+    # A NUL byte separates windows in the Hyperscan scan (``gates._without_nul``): one in a text is unsafe.
+    nul = np.flatnonzero(win_bytes == 0)
+    if len(nul):
+        unsafe[np.searchsorted(win_offsets, nul, side="right") - 1] = True
     lead = np.flatnonzero(win_bytes >= 0xC0)
     if not len(lead):
-        return unsafe, Multibyte(lead, np.zeros(1, np.int64))
+        return Unsafe(unsafe, np.zeros(n, bool), Multibyte(lead, np.zeros(1, np.int64)))
     last = len(win_bytes) - 1
-    b0, b1, b2, b3 = (win_bytes[np.minimum(lead + k, last)].astype(np.int64) for k in range(4))
-    code = np.where(
-        b0 < 0xE0,
-        ((b0 & 0x1F) << 6) | (b1 & 0x3F),
-        np.where(
-            b0 < 0xF0,
-            ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F),
-            ((b0 & 0x07) << 18) | ((b1 & 0x3F) << 12) | ((b2 & 0x3F) << 6) | (b3 & 0x3F),
-        ),
-    )
-    bad = lead[~np.isin(code, safe)]
-    unsafe[np.searchsorted(win_offsets, bad, side="right") - 1] = True
-    extra = np.where(b0 < 0xE0, 1, np.where(b0 < 0xF0, 2, 3))
-    return unsafe, Multibyte(lead, np.r_[0, np.cumsum(extra)].astype(np.int64))
+    b0 = win_bytes[lead].astype(np.int32)
+    b1 = win_bytes[np.minimum(lead + 1, last)] & 0x3F
+    b2 = win_bytes[np.minimum(lead + 2, last)] & 0x3F
+    code = np.where(b0 < 0xE0, ((b0 & 0x1F) << 6) | b1, ((b0 & 0x0F) << 12) | (b1.astype(np.int32) << 6) | b2)
+    kind = np.where(b0 >= 0xF0, UNSAFE, classes[code & 0xFFFF])
+    window = np.searchsorted(win_offsets, lead, side="right") - 1
+    unsafe[window[kind == UNSAFE]] = True
+    wordish = np.zeros(n, bool)
+    wordish[window[kind == WORDISH]] = True
+    extra = 1 + (b0 >= 0xE0).astype(np.int64) + (b0 >= 0xF0)
+    return Unsafe(unsafe, wordish, Multibyte(lead, _cumsum0(extra)))
 
 
 def starts_with_trigger(
@@ -90,7 +123,7 @@ def windows_of(
         start = start - ((start > row_start) & ((bytes_[start] & 0xC0) == 0x80))
     view = memoryview(data)
     joined = b"".join([view[s:e] for s, e in zip(start.tolist(), row_end.tolist(), strict=True)])
-    win_offsets = np.r_[0, np.cumsum(row_end - start)].astype(np.int64)
+    win_offsets = _cumsum0(row_end - start)
     windows = pa.Array.from_buffers(
         pa.large_string(), len(start), [None, pa.py_buffer(win_offsets), pa.py_buffer(joined)]
     )

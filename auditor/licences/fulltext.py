@@ -72,7 +72,12 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     """``np.unique(values)``: sorted distinct values (sorting is many times faster than the hash-based
     ``np.unique`` of numpy 2 on these arrays)."""
     ordered = np.sort(values)
-    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+    if not len(ordered):
+        return ordered
+    fresh = np.empty(len(ordered), bool)
+    fresh[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=fresh[1:])
+    return ordered[fresh]
 
 
 @dataclass(frozen=True)
@@ -168,13 +173,13 @@ def identify_full_texts(
     # A larger reference that is nearly as contained wins (first such with the most shingles).
     near = (containment >= (best_containment - _NEAR_TIE)[:, None]) & (counts > counts[rows, best][:, None])
     best = np.where(near.any(axis=1), np.argmax(np.where(near, counts, -1), axis=1), best)
-    # A text with fewer distinct shingles than MIN_SHINGLES is not compared (counted only where it
-    # would matter).
-    bounds = np.r_[0, np.cumsum(lengths)]
+    # A text with fewer distinct shingles than MIN_SHINGLES is not compared. It holds at least as many
+    # as its best reference has keys in it (``counts`` counts distinct keys), so they are counted only
+    # where that is fewer; ``inside`` is ascending, so each text's shingles are one slice of it.
+    cut = np.searchsorted(inside, np.concatenate([[0], np.cumsum(lengths)]))
     matches: list[FullTextMatch | None] = [None] * n
     for r in np.flatnonzero(best_containment >= min_containment).tolist():
-        own = inside[(inside >= bounds[r]) & (inside < bounds[r + 1])]
-        if len(_distinct(acc[own])) >= MIN_SHINGLES:
-            b = int(best[r])
+        b = int(best[r])
+        if counts[r, b] >= MIN_SHINGLES or len(_distinct(acc[inside[cut[r] : cut[r + 1]]])) >= MIN_SHINGLES:
             matches[r] = FullTextMatch(index.ids[b], float(containment[r, b]), int(counts[r, b]))
     return matches

@@ -47,6 +47,12 @@ SAFE_NON_ASCII = (
     "\u2022\u2026\u2030\u2032\u2033\u2039\u203a\u2117\u2122\u2190\u2192\u2212\u25b6\u25cf"
     "\u3001\u3002\u300a\u300b\u300c\u300d\uff0c\uff1a\uff1b\uff08\uff09"
 )
+# Non-ASCII characters (code point ranges) on which Python and the ``exact`` forms differ only through
+# word tests (``\w``, ``\W``, ``\b``, ``\B``): CJK punctuation, kana, CJK ideographs and Hangul have no
+# case, are no digits and no whitespace (a test checks every one), but Python counts most of them as
+# word characters. A text whose other characters are safe is safe for a pattern without word tests
+# (``reads_word_class``).
+WORDISH_RANGES = ((0x3001, 0x303F), (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3))
 # A character outside ASCII and SAFE_NON_ASCII: its presence makes a text unsafe for ``exact`` forms.
 SAFE_TEXT_VIOLATION = "[^\\x00-\\x7f" + "".join(f"\\x{{{ord(c):x}}}" for c in SAFE_NON_ASCII) + "]"
 # Non-ASCII characters that Python's IGNORECASE matches to an ASCII letter (beyond str.lower()).
@@ -72,8 +78,10 @@ class _Translator:
         ignore_case: bool,
         dotall: bool,
         multiline: bool = False,
+        open_repeats: bool = False,
     ) -> None:
         self.mode = mode
+        self.open_repeats = open_repeats or mode == "superset"
         self.ignore_case = ignore_case
         self.dotall = dotall
         self.multiline = multiline
@@ -156,7 +164,7 @@ class _Translator:
         if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
             lo, hi, body = av
             inner = "(?:" + self.sequence(body) + ")"
-            if hi is sre.MAXREPEAT or (self.mode == "superset" and hi > _LARGE_REPEAT):
+            if hi is sre.MAXREPEAT or (self.open_repeats and hi > _LARGE_REPEAT):
                 if lo > 1000:
                     raise _Untranslatable("repeat too large for RE2")
                 quantifier = "*" if lo == 0 else "+" if lo == 1 else f"{{{lo},}}"
@@ -201,7 +209,12 @@ def _trim_tail(items: list[Any]) -> list[Any]:
 
 
 def to_re2(
-    pattern: re.Pattern[str], mode: Mode, *, max_items: int | None = None, trim_tail: bool = False
+    pattern: re.Pattern[str],
+    mode: Mode,
+    *,
+    max_items: int | None = None,
+    trim_tail: bool = False,
+    open_repeats: bool = False,
 ) -> str | None:
     """The RE2 form of a Python pattern (see the module docstring), or None when there is none.
 
@@ -211,6 +224,9 @@ def to_re2(
     ``trim_tail`` cuts a counted repeat that ends the pattern to its minimum count ("name{1,80}" ->
     "name{1}"): a match starts where the whole pattern's does, and ends no later than it from that
     start, with a smaller automaton (RE2 compiles a pattern at every kernel call).
+    ``open_repeats`` makes counted repeats with a maximum above ``_LARGE_REPEAT`` open-ended in
+    ``exact`` mode too (superset mode always does): a superset of the exact form, for Hyperscan, which
+    refuses large counted repeats of classes that hold multi-byte characters.
     """
     try:
         tree = sre_parse.parse(pattern.pattern, pattern.flags)
@@ -218,7 +234,9 @@ def to_re2(
         return None
     flags = tree.state.flags
     ignore_case = bool(flags & re.IGNORECASE)
-    translator = _Translator(mode, ignore_case, bool(flags & re.DOTALL), bool(flags & re.MULTILINE))
+    translator = _Translator(
+        mode, ignore_case, bool(flags & re.DOTALL), bool(flags & re.MULTILINE), open_repeats
+    )
     items = list(tree.data)
     if trim_tail:
         items = _trim_tail(items)
@@ -329,14 +347,6 @@ def prefilter_re2(pattern: re.Pattern[str], triggers: tuple[str, ...]) -> str:
     return to_re2(pattern, "superset", max_items=items + 2) or literals
 
 
-def needs_unsafe_text(pattern: re.Pattern[str]) -> bool:
-    """True when every match of ``pattern`` holds a character outside ASCII and ``SAFE_NON_ASCII``."""
-    prefixes = literal_prefixes(pattern)
-    return prefixes is not None and all(
-        any(not c.isascii() and c not in SAFE_NON_ASCII for c in prefix) for prefix in prefixes
-    )
-
-
 def _assertions(items: Any, top: bool) -> list[int]:
     """Indices (in ``items``, -1 when nested) of zero-width assertions and lookarounds."""
     found: list[int] = []
@@ -353,6 +363,40 @@ def _assertions(items: Any, top: bool) -> list[int]:
         elif op is getattr(sre, "ATOMIC_GROUP", None):
             found.extend(_assertions(av, False))
     return found
+
+
+def _reads_word_class(items: Any) -> bool:
+    for op, av in items:
+        if (op is sre.AT and av in (sre.AT_BOUNDARY, sre.AT_NON_BOUNDARY)) or (
+            op is sre.CATEGORY and str(av) in ("CATEGORY_WORD", "CATEGORY_NOT_WORD")
+        ):
+            return True
+        if op is sre.BRANCH:
+            nested = list(av[1])
+        elif op is sre.SUBPATTERN:
+            nested = [av[3]]
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
+            nested = [av[2]]
+        elif op in (sre.ASSERT, sre.ASSERT_NOT):
+            nested = [av[1]]
+        elif op in (sre.IN, getattr(sre, "ATOMIC_GROUP", None)):
+            nested = [av]
+        else:
+            nested = []
+        if any(_reads_word_class(inner) for inner in nested):
+            return True
+    return False
+
+
+def reads_word_class(pattern: re.Pattern[str]) -> bool:
+    """True when the pattern tests whether characters are word characters (``\\w``, ``\\W``, ``\\b``,
+    ``\\B``): where Python and the ``exact`` forms disagree on ``WORDISH_RANGES`` characters. Unparsable
+    patterns count as reading them."""
+    try:
+        tree = sre_parse.parse(pattern.pattern, pattern.flags)
+    except re.error:
+        return True
+    return _reads_word_class(tree.data)
 
 
 def reads_no_further(pattern: re.Pattern[str]) -> bool:
