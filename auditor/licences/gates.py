@@ -178,15 +178,7 @@ class GateFinder:
 
     def locate(self, offsets: np.ndarray, data: pa.Buffer) -> Located | None:
         """Step 1 (see ``Located``; with ``split_roots``, counts of the root gates only)."""
-        ids: list[int] = []
-        froms: list[int] = []
-        ends: list[int] = []
-
-        def on_match(gate: int, start: int, to: int, _flags: int, _context: object) -> None:
-            ids.append(gate)
-            froms.append(start)
-            ends.append(to)
-
+        ids, froms, ends, on_match = _reports()
         lo, hi = int(offsets[0]), int(offsets[-1])
         self._db.scan(memoryview(np.frombuffer(data, np.uint8)[lo:hi]), match_event_handler=on_match)  # type: ignore[attr-defined]
         if not ids:
@@ -251,15 +243,7 @@ def _scan_windows(
     report as (id, range, start, end), start and end in bytes from the range's begin. A report is
     placed by its start (a match may run into the next range), but one of a literal (id from
     ``first_literal`` on: no SOM flag, so no start) by its last byte."""
-    ids: list[int] = []
-    froms: list[int] = []
-    tos: list[int] = []
-
-    def on_match(regex: int, start: int, to: int, _flags: int, _context: object) -> None:
-        ids.append(regex)
-        froms.append(start)
-        tos.append(to)
-
+    ids, froms, tos, on_match = _reports()
     view = memoryview(win_bytes)
     joined = b"\x00".join([view[a:b] for a, b in zip(begin.tolist(), end.tolist(), strict=True)])
     db.scan(joined, match_event_handler=on_match)
@@ -281,3 +265,17 @@ def _compile(hyperscan: Any, expressions: list[str], flags: list[int], ids: list
         flags=flags,
     )
     return db
+
+
+def _reports() -> tuple[list[int], list[int], list[int], Any]:
+    """Lists of Hyperscan reports (id, start, end) and the match handler that fills them."""
+    ids: list[int] = []
+    froms: list[int] = []
+    ends: list[int] = []
+
+    def on_match(id_: int, start: int, to: int, _flags: int, _context: object) -> None:
+        ids.append(id_)
+        froms.append(start)
+        ends.append(to)
+
+    return ids, froms, ends, on_match
