@@ -85,3 +85,75 @@ def test_a_bad_part_makes_the_whole_file_unreadable(tmp_path: Path, monkeypatch:
         outputs[label] = (tmp_path / label / "records.parquet").read_bytes()
     assert outputs["whole"] == outputs["split"]
     assert pq.read_table(tmp_path / "split" / "records.parquet").num_rows == 20
+
+
+# ---- JSON Lines files in byte ranges ---------------------------------------------------------------
+
+def _jsonl_corpus(folder: Path, *, bad_line: int | None = None) -> Path:
+    """A JSON Lines file with blank lines, a CRLF line, duplicates across parts and no final newline."""
+    folder.mkdir(parents=True)
+    texts = _texts(300)
+    texts[200:204] = [texts[7]] * 4
+    lines = []
+    for i, text in enumerate(texts):
+        lines.append(json.dumps({"text": text, "url": f"https://example.org/{i}"}).encode())
+        if i % 37 == 0:
+            lines.append(b"   ")  # blank: no record, but a line
+    lines[10] += b"\r"
+    if bad_line is not None:
+        lines[bad_line - 1] = b'{"text": "unterminated'
+    (folder / "big.jsonl").write_bytes(b"\n".join(lines))
+    (folder / "small.jsonl").write_bytes(json.dumps({"text": "a small file"}).encode() + b"\n")
+    return folder
+
+
+def test_jsonl_parts_are_runs_of_whole_lines_numbered_as_in_the_file(tmp_path: Path) -> None:
+    from auditor.io.detect import JSONL
+    from auditor.io.readers import jsonl_parts
+
+    corpus = _jsonl_corpus(tmp_path / "c")
+    shard = Shard(corpus / "big.jsonl", "big.jsonl", JSONL)
+    size = shard.path.stat().st_size
+    parts = jsonl_parts(shard, size // 5)
+    assert 4 <= len(parts) <= 6 and parts[0].byte_range[0] == 0 and parts[-1].byte_range[1] == size
+    assert all(a.byte_range[1] == b.byte_range[0] for a, b in zip(parts, parts[1:], strict=False))
+    data = shard.path.read_bytes()
+    assert all(data[p.byte_range[0] - 1 : p.byte_range[0]] == b"\n" for p in parts[1:])  # whole lines
+    assert jsonl_parts(shard, size) == [] and jsonl_parts(Shard(corpus / "small.jsonl", "s", JSONL), 1) == []
+    spec = config_from_paths([corpus]).sources[0]
+    whole = pa.Table.from_batches(list(read_shard(shard, spec, 16)))
+    pieces = pa.Table.from_batches([b for p in parts for b in read_shard(shard, spec, 16, part=p)])
+    assert pieces.column("row").to_pylist() == list(range(300))
+    assert pieces.select(["text", "row", "record_id"]).equals(whole.select(["text", "row", "record_id"]))
+
+
+def test_split_jsonl_scan_equals_whole_file_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = _jsonl_corpus(tmp_path / "c")
+    config = config_from_paths([corpus])
+    whole = scan(config, ScanOptions(out=tmp_path / "whole"))
+    monkeypatch.setattr(auditor.pipeline, "PART_BYTES", (corpus / "big.jsonl").stat().st_size // 4)
+    tasks, _ = plan_tasks(config, skip_bad_files=False)
+    assert [t.part.number if t.part else None for t in tasks] == [0, 1, 2, 3, None]
+    split = scan(config, ScanOptions(out=tmp_path / "split", workers=2))
+    for name in ("records.parquet", "sources.parquet", "shards.parquet"):
+        assert (tmp_path / "split" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    # signatures.parquet holds a row group per attribute file: the same rows, other groups.
+    assert pq.read_table(tmp_path / "split" / "signatures.parquet").equals(
+        pq.read_table(tmp_path / "whole" / "signatures.parquet"))
+    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("whole", "split")]
+    dedup = summaries[1]["dedup"]
+    assert summaries[0]["merkle"] == summaries[1]["merkle"] and dedup["exact_duplicates"] + dedup["near_duplicates"] >= 3
+    assert [r.n_records for r in split.shards] == [r.n_records for r in whole.shards] == [300, 1]
+
+
+def test_a_bad_line_in_a_later_part_names_its_line_in_the_file(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = _jsonl_corpus(tmp_path / "c", bad_line=290)
+    config = config_from_paths([corpus])
+    errors = {}
+    for label, part_bytes in (("whole", 1 << 40), ("split", (corpus / "big.jsonl").stat().st_size // 4)):
+        monkeypatch.setattr(auditor.pipeline, "PART_BYTES", part_bytes)
+        result = scan(config, ScanOptions(out=tmp_path / label, on_error="skip-file"))
+        errors[label] = [r.error for r in result.shards if r.error]
+        assert pq.read_table(tmp_path / label / "records.parquet").num_rows == 1  # small.jsonl only
+    assert errors["whole"] == errors["split"] and "line 290 is not valid JSON" in errors["split"][0]

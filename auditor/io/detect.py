@@ -43,18 +43,24 @@ class Shard:
 
 @dataclass(frozen=True)
 class ShardPart:
-    """Row groups ``[row_groups[0], row_groups[1])`` of a Parquet file, whose first row is the file's
-    row ``first_row``: part ``number`` of ``count``."""
+    """Part ``number`` of ``count`` of a large file, whose first row is the file's row ``first_row``:
+    row groups ``[row_groups[0], row_groups[1])`` of a Parquet file, or, for a JSON Lines file,
+    the whole lines in bytes ``[byte_range[0], byte_range[1])``, the first of them the file's line
+    ``first_line + 1``."""
 
     number: int
     count: int
     row_groups: tuple[int, int]
     first_row: int
+    byte_range: tuple[int, int] | None = None
+    first_line: int = 0
 
     @property
     def key(self) -> str:
-        """Names the part in markers: its place and its row groups (a file split otherwise is another
-        set of parts)."""
+        """Names the part in markers: its place and its row groups or bytes (a file split otherwise is
+        another set of parts)."""
+        if self.byte_range is not None:
+            return f"{self.number + 1}/{self.count} bytes {self.byte_range[0]}-{self.byte_range[1] - 1}"
         return f"{self.number + 1}/{self.count} row groups {self.row_groups[0]}-{self.row_groups[1] - 1}"
 
 

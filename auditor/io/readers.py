@@ -288,24 +288,37 @@ def _first_present(obj: dict[str, Any], names: tuple[str, ...]) -> tuple[bool, A
     return False, None
 
 
-def read_jsonl_shard(shard: Shard, spec: SourceSpec, batch_size: int) -> Iterator[pa.RecordBatch]:
+def read_jsonl_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPart | None = None
+                     ) -> Iterator[pa.RecordBatch]:
     """Read JSON Lines with Python's json, so that value types and keys may drift between rows.
 
     Columns are looked up per line: a line without the text field is a record with null text; a file in
-    which no line has a text field is a column error.
+    which no line has a text field is a column error. With ``part`` (``jsonl_parts``), only its lines,
+    numbered as in the whole file; the column error is then raised by the first part alone (a file
+    whose first part has no text field anywhere is refused even if a later part has one).
     """
     where = str(shard.path)
     opener = gzip.open if shard.format == JSONL_GZ else open
     text_names, meta_names = _candidates(spec)
     buffer: dict[str, list[Any]] = {"text": [], **{f: [] for f in METADATA_FIELDS}}
-    offset = 0
+    offset = part.first_row if part is not None else 0
+    first_line = part.first_line if part is not None else 0
+    position, end = (part.byte_range if part is not None and part.byte_range else (0, None))
+    read_rows = 0
     text_seen = False
     keys_seen: set[str] = set()
     try:
         with opener(shard.path, "rb") as stream:
-            for line_no, line in enumerate(stream, start=1):
+            if position:
+                stream.seek(position)
+            for line_no, line in enumerate(stream, start=first_line + 1):
+                if end is not None:
+                    if position >= end:
+                        break
+                    position += len(line)
                 if not line.strip():
                     continue
+                read_rows += 1
                 row = offset + len(buffer["text"])
                 try:
                     obj = json.loads(line)
@@ -335,7 +348,7 @@ def read_jsonl_shard(shard: Shard, spec: SourceSpec, batch_size: int) -> Iterato
     except (OSError, EOFError) as exc:
         raise FormatError(f"cannot read {shard.format} after row {offset + len(buffer['text'])}: {exc}",
                           path=where) from None
-    if not text_seen and (offset or buffer["text"]):
+    if not text_seen and read_rows and (part is None or part.number == 0):
         raise ColumnError(
             f"no line has a text field: expected one of {list(text_names)}; "
             f"fields seen: {', '.join(sorted(keys_seen)) or '(none)'}",
@@ -360,10 +373,10 @@ def read_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPa
     only its row groups of a Parquet file (rows numbered as in the whole file)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if part is not None and shard.format != PARQUET:
-        raise ValueError(f"only Parquet files are read in parts, not {shard.format}")
+    if part is not None and shard.format not in (PARQUET, JSONL):
+        raise ValueError(f"only Parquet and plain JSON Lines files are read in parts, not {shard.format}")
     if shard.format in (JSONL, JSONL_GZ):
-        return read_jsonl_shard(shard, spec, batch_size)
+        return read_jsonl_shard(shard, spec, batch_size, part=part)
     return read_arrow_shard(shard, spec, batch_size, part=part)
 
 
@@ -390,3 +403,33 @@ def parquet_parts(shard: Shard, min_rows: int) -> list[ShardPart]:
     if len(runs) < 2:
         return []
     return [ShardPart(k, len(runs), (a, b), first) for k, (a, b, first) in enumerate(runs)]
+
+
+def jsonl_parts(shard: Shard, min_bytes: int) -> list[ShardPart]:
+    """Runs of whole lines of a plain JSON Lines file of at least ``min_bytes`` bytes each (the last may
+    have fewer), each with the number of records (non-blank lines) and of lines before it, or [] when
+    the file is one part. One pass over the file's lines, read as the reader reads them."""
+    if shard.format != JSONL:
+        return []
+    try:
+        if shard.path.stat().st_size < 2 * min_bytes:
+            return []
+        starts: list[tuple[int, int, int]] = [(0, 0, 0)]  # (byte, lines before, records before)
+        position = lines = rows = 0
+        target = min_bytes
+        with shard.path.open("rb") as stream:
+            for line in stream:
+                if position >= target:
+                    starts.append((position, lines, rows))
+                    target = position + min_bytes
+                position += len(line)
+                lines += 1
+                if line.strip():
+                    rows += 1
+    except OSError:
+        return []  # the map step reports it
+    if len(starts) < 2:
+        return []
+    ends = [s[0] for s in starts[1:]] + [position]
+    return [ShardPart(k, len(starts), (0, 0), first_row, byte_range=(begin, stop), first_line=first_line)
+            for k, ((begin, first_line, first_row), stop) in enumerate(zip(starts, ends, strict=True))]
