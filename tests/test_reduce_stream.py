@@ -252,3 +252,29 @@ def test_redecide_over_row_groups_equals_a_fresh_scan(tmp_path: Path, monkeypatc
         assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
     decisions = pq.read_table(tmp_path / "again" / "records.parquet").column("decision").to_pylist()
     assert decisions != pq.read_table(tmp_path / "first" / "records.parquet").column("decision").to_pylist()
+
+
+def test_records_bytes_do_not_depend_on_slicing_when_dictionaries_overflow(tmp_path: Path) -> None:
+    """40,000 distinct 64-character digests overflow a column's dictionary page (1 MiB), where the
+    Parquet writer falls back to plain encoding at a chunk boundary: row groups are written as one
+    chunk each, so the bytes are the same however the slices came."""
+    import hashlib
+
+    n = 40_000
+    digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)]
+    records = pa.table({"record_id": [f"s/f#{i}" for i in range(n)], "source": ["s"] * n, "shard": ["f"] * n,
+                        "row": pa.array(range(n), pa.int64()), "content_sha256": digests, "norm_sha256": digests,
+                        "n_chars": pa.array([10] * n, pa.int64()), "decision": ["include"] * n,
+                        "reasons": pa.array([["default"]] * n, pa.list_(pa.string()))})
+    shards = _decided()[2]
+    files = []
+    for label, step in (("whole", n), ("sliced", 7_000)):
+        writer = ManifestWriter(tmp_path / label)
+        for start in range(0, n, step):
+            writer.add(records.slice(start, step))
+        writer.finish(pa.table({"source": ["s"]}), shards, audit_name="t", parameters={}, policy=None)
+        files.append((tmp_path / label / "records.parquet").read_bytes())
+    meta = pq.ParquetFile(tmp_path / "whole" / "records.parquet").metadata
+    encodings = meta.row_group(0).column(meta.schema.to_arrow_schema().get_field_index("norm_sha256")).encodings
+    assert "PLAIN" in encodings  # the dictionary did overflow: the case this test is about
+    assert files[0] == files[1]

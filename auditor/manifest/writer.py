@@ -202,8 +202,8 @@ ROW_GROUP_ROWS = 65_536
 
 class _RowGroupWriter:
     """A Parquet file written atomically from slices of any size, in row groups of exactly
-    ``ROW_GROUP_ROWS`` rows (the last one shorter): the same bytes as ``write_parquet_atomic`` of
-    the whole table (tests/test_manifest_stream.py checks it)."""
+    ``ROW_GROUP_ROWS`` rows (the last one shorter), each written as one chunk: the same bytes however
+    the records arrive (tests/test_reduce_stream.py checks it)."""
 
     def __init__(self, target: Path, schema: pa.Schema) -> None:
         self.target = target
@@ -222,7 +222,9 @@ class _RowGroupWriter:
 
     def _flush(self, rows: int) -> None:
         pending = pa.concat_tables(self._pending)
-        self._writer.write_table(pending.slice(0, rows), row_group_size=max(1, rows))
+        # One chunk per row group: the writer falls back from dictionary to plain encoding at chunk
+        # boundaries, so the bytes would otherwise depend on how the records were sliced.
+        self._writer.write_table(pending.slice(0, rows).combine_chunks(), row_group_size=max(1, rows))
         self._groups += 1
         rest = pending.slice(rows)
         self._pending, self._rows = ([rest] if rest.num_rows else []), rest.num_rows
