@@ -31,6 +31,15 @@ def _corpus(folder: Path, *, rows: int = 300, group: int = 50) -> Path:
     return folder
 
 
+def _same_manifests(whole: Path, split: Path) -> list[dict]:
+    """The two manifests' files are byte-identical, but signatures.parquet (a row group per attribute
+    file: the same rows, other groups); returns both summaries."""
+    for name in ("records.parquet", "sources.parquet", "shards.parquet"):
+        assert (split / name).read_bytes() == (whole / name).read_bytes(), name
+    assert pq.read_table(split / "signatures.parquet").equals(pq.read_table(whole / "signatures.parquet"))
+    return [json.loads((d / "summary.json").read_text()) for d in (whole, split)]
+
+
 def test_parquet_parts_are_runs_of_whole_row_groups(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "c")
     shard = Shard(corpus / "big.parquet", "big.parquet", PARQUET)
@@ -53,11 +62,7 @@ def test_split_scan_equals_whole_file_scan(tmp_path: Path, monkeypatch: pytest.M
     tasks, _ = plan_tasks(config, skip_bad_files=False)
     assert [t.part.number if t.part else None for t in tasks] == [0, 1, 2, None]
     split = scan(config, ScanOptions(out=tmp_path / "split", workers=2))
-    for name in ("records.parquet", "sources.parquet", "shards.parquet"):
-        assert (tmp_path / "split" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
-    assert pq.read_table(tmp_path / "split" / "signatures.parquet").equals(
-        pq.read_table(tmp_path / "whole" / "signatures.parquet"))
-    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("whole", "split")]
+    summaries = _same_manifests(tmp_path / "whole", tmp_path / "split")
     for key in ("inputs", "totals", "merkle", "dedup"):
         assert summaries[0][key] == summaries[1][key], key
     assert len(split.shards) == len(whole.shards) == 2 and split.shards[0].n_records == 300
@@ -135,12 +140,7 @@ def test_split_jsonl_scan_equals_whole_file_scan(tmp_path: Path, monkeypatch: py
     tasks, _ = plan_tasks(config, skip_bad_files=False)
     assert [t.part.number if t.part else None for t in tasks] == [0, 1, 2, 3, None]
     split = scan(config, ScanOptions(out=tmp_path / "split", workers=2))
-    for name in ("records.parquet", "sources.parquet", "shards.parquet"):
-        assert (tmp_path / "split" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
-    # signatures.parquet holds a row group per attribute file: the same rows, other groups.
-    assert pq.read_table(tmp_path / "split" / "signatures.parquet").equals(
-        pq.read_table(tmp_path / "whole" / "signatures.parquet"))
-    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("whole", "split")]
+    summaries = _same_manifests(tmp_path / "whole", tmp_path / "split")
     dedup = summaries[1]["dedup"]
     assert summaries[0]["merkle"] == summaries[1]["merkle"] and dedup["exact_duplicates"] + dedup["near_duplicates"] >= 3
     assert [r.n_records for r in split.shards] == [r.n_records for r in whole.shards] == [300, 1]
