@@ -44,9 +44,10 @@ class AttributeFiles:
     def __init__(self, results: Sequence[ShardResult], skip: Sequence[str] = ()) -> None:
         self.paths = attribute_files(results)
         left_out = {"minhash", *skip}
-        schemas = [pq.read_schema(p) for p in self.paths]
-        self.schema = pa.unify_schemas([pa.schema([f for f in s if f.name not in left_out]) for s in schemas]) \
-            if schemas else pa.schema([(name, pa.string()) for name in _EMPTY_COLUMNS])
+        self.file_schemas = [pq.read_schema(p) for p in self.paths]
+        self.schema = pa.unify_schemas([pa.schema([f for f in s if f.name not in left_out])
+                                        for s in self.file_schemas]) \
+            if self.file_schemas else pa.schema([(name, pa.string()) for name in _EMPTY_COLUMNS])
         counts = [pq.ParquetFile(p).metadata.num_rows for p in self.paths]
         self.starts = np.cumsum([0, *counts]).astype(np.int64)
 
@@ -58,7 +59,7 @@ class AttributeFiles:
         """Records of file ``index``: ``columns`` (default: all of ``schema``) in schema order."""
         wanted = [f for f in self.schema if columns is None or f.name in columns]
         path = self.paths[index]
-        present = set(pq.read_schema(path).names)
+        present = set(self.file_schemas[index].names)
         table = pq.read_table(path, columns=[f.name for f in wanted if f.name in present])
         n = int(self.starts[index + 1] - self.starts[index])
         if table.num_rows != n:
@@ -83,15 +84,14 @@ class AttributeFiles:
 
 
 class AttributeSignatures:
-    """The ``minhash`` columns of a scan's attribute files, read one file at a time."""
+    """The ``minhash`` columns of a scan's attribute files (``AttributeFiles``), read one file at a time."""
 
-    def __init__(self, results: Sequence[ShardResult], params: MinHashParams) -> None:
-        self.paths = attribute_files(results)
+    def __init__(self, files: AttributeFiles, params: MinHashParams) -> None:
+        self.paths = files.paths
         self.params = params
-        counts = [pq.ParquetFile(p).metadata.num_rows for p in self.paths]
-        self.starts = np.cumsum([0, *counts]).astype(np.int64)
-        for path in self.paths:
-            names = pq.read_schema(path).names
+        self.starts = files.starts
+        for path, schema in zip(files.paths, files.file_schemas, strict=True):
+            names = schema.names
             if "minhash" not in names:
                 raise ManifestError(f"{path}: attribute file without a minhash column; it has {names}")
 

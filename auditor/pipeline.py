@@ -207,14 +207,14 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     (out / SUMMARY).unlink(missing_ok=True)
     banded = None
     if view.num_rows:
-        banded = AttributeSignatures(parts, minhash).band_and_write(view, out / SIGNATURES)
+        banded = AttributeSignatures(files, minhash).band_and_write(view, out / SIGNATURES)
     else:
         write_signatures_first(out, view, minhash)
     fetcher = ShardTextFetcher(view, tasks, batch_size) if minhash.verify else None
     view, dedup_summary = deduplicate(view, minhash, survivor_order=policy.survivor_order, prior=prior,
                                       fetch_texts=fetcher, banded=banded)
-    if banded is not None and hasattr(banded.keys, "close"):
-        banded.keys.close()
+    if banded is not None:
+        banded.close()
     del banded
     if fetcher is not None:
         fetcher.close()

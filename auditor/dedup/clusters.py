@@ -307,6 +307,11 @@ class BandedSignatures:
     empty: np.ndarray
     load: Callable[[np.ndarray], np.ndarray]
 
+    def close(self) -> None:
+        """Delete the band key file, if the keys are in one."""
+        if isinstance(self.keys, BandKeyFile):
+            self.keys.close()
+
     @staticmethod
     def keys_of(sigs: np.ndarray, params: MinHashParams) -> tuple[np.ndarray, np.ndarray]:
         """(band keys (bands, n), empty flags) of a signature matrix, computed in blocks of rows."""

@@ -132,6 +132,10 @@ class SourceCounts:
                 self._add(label, _count_by_source(records, mask))
         self._add_pii(records)
 
+    def total(self, label: str) -> int:
+        """A count summed over every source."""
+        return sum(row.get(label, 0) for row in self.counts.values())
+
     def _add_pii(self, records: pa.Table) -> None:
         from auditor.pii import source_pii_summary
 
@@ -261,8 +265,6 @@ class ManifestWriter:
         self.merkle = MerkleBuilder()
         self.source_counts = SourceCounts()
         self.chars = 0
-        self.text_null = 0
-        self.by_decision = dict.fromkeys(DECISIONS, 0)
         self.by_reason: dict[str, int] = {}
 
     def add(self, records: pa.Table, extra: dict[str, pa.Table] | None = None) -> None:
@@ -272,9 +274,6 @@ class ManifestWriter:
         self.merkle.add_records(records)
         self.source_counts.add(records)
         self.chars += int(pc.sum(records.column("n_chars")).as_py() or 0)
-        self.text_null += int(pc.sum(records.column("text_null").cast(pa.int64())).as_py() or 0)
-        for d in DECISIONS:
-            self.by_decision[d] += int(pc.sum(pc.equal(records.column("decision"), d).cast(pa.int64())).as_py() or 0)
         reasons = pc.list_flatten(records.column("reasons"))
         for reason, count in (_value_counts(pa.chunked_array([reasons])) if len(reasons) else {}).items():
             self.by_reason[reason] = self.by_reason.get(reason, 0) + count
@@ -322,8 +321,8 @@ class ManifestWriter:
                                                 .cast(pa.int64())).as_py() or 0),
                 "bytes": int(pc.sum(shards.column("n_bytes")).as_py() or 0),
                 "chars": self.chars,
-                "text_null": self.text_null,
-                "by_decision": self.by_decision,
+                "text_null": self.source_counts.total("n_text_null"),
+                "by_decision": {d: self.source_counts.total(f"n_{d}") for d in DECISIONS},
                 "by_reason": self.by_reason,
             },
             "merkle": {"algorithm": "rfc6962-sha256", "leaves": self.merkle.leaves, "root": self.merkle.root()},
