@@ -1,19 +1,19 @@
 """The per-shard attribute files of a scan, as the reduce step reads them.
 
-``AttributeFiles`` gives every column but ``minhash`` one file (a slice of records) at a time, or a
-chosen few columns of every record: a record's signature (512 bytes with the default 128
+``AttributeFiles`` gives every column but ``minhash`` one file (a slice of records) at a time, or
+chosen columns of chosen records (``gather``): a record's signature (512 bytes with the default 128
 permutations) is most of its attributes, and the reduce step needs the whole signature of few
 records. ``AttributeSignatures`` reads the signatures shard by shard instead: once to write
 ``signatures.parquet`` and compute every record's LSH band keys (``BandedSignatures``), and again,
 through ``BandedSignatures.load``, for the representatives of candidate pairs only. Memory holds one
-shard's signatures, one band's keys (8 bytes per record; the bands wait in a temporary file,
+shard's signatures, one block of one band's keys (the bands wait in a temporary file,
 ``BandKeyFile``) and the signatures of the representatives of candidate pairs.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +74,19 @@ class AttributeFiles:
         for index in range(len(self.paths)):
             yield int(self.starts[index]), self.read(index, columns)
 
+    def gather(self, rows: np.ndarray, columns: Sequence[str] | None = None) -> pa.Table:
+        """Records ``rows`` (sorted ascending indices), ``columns`` only, reading only the files
+        that hold them."""
+        rows = np.asarray(rows, dtype=np.int64)
+        bounds = np.searchsorted(rows, self.starts)
+        tables = [self.read(int(index), columns).take(pa.array(rows[bounds[index]:bounds[index + 1]]
+                                                                - self.starts[index]))
+                  for index in np.flatnonzero(np.diff(bounds))]
+        if not tables:
+            return pa.table({f.name: pa.array([], f.type) for f in self.schema
+                             if columns is None or f.name in columns})
+        return pa.concat_tables(tables)
+
     def concat(self, columns: Sequence[str] | None = None) -> pa.Table:
         """Every record, ``columns`` only: the whole records table when it fits in memory."""
         tables = [table for _, table in self.slices(columns)]
@@ -104,25 +117,28 @@ class AttributeSignatures:
             raise ManifestError(f"{path}: {len(sigs)} signatures, its footer says {expected} rows")
         return column, sigs
 
-    def band_and_write(self, records: pa.Table, target: Path) -> BandedSignatures:
-        """Write ``signatures.parquet`` to ``target`` (``SIGNATURE_COLUMNS`` of ``records`` and the
-        signatures, a row group per attribute file; atomic) and return the banded signatures."""
-        if records.num_rows != self.starts[-1]:
-            raise ManifestError(f"attribute files hold {self.starts[-1]} signatures for {records.num_rows} records")
+    def band_and_write(self, slices: Iterable[tuple[int, pa.Table]], target: Path) -> BandedSignatures:
+        """Write ``signatures.parquet`` to ``target`` (``SIGNATURE_COLUMNS`` of the records, which
+        ``slices`` gives file by file, and the signatures; a row group per attribute file; atomic)
+        and return the banded signatures."""
+        n = int(self.starts[-1])
         bands, _ = self.params.band_params()
-        keys = BandKeyFile(bands, records.num_rows)
-        empty = np.empty(records.num_rows, dtype=bool)
-        names = [c for c in SIGNATURE_COLUMNS if c in records.column_names or c == "minhash"]
+        keys = BandKeyFile(bands, n)
+        empty = np.empty(n, dtype=bool)
         metadata = {SIGNATURES_METADATA_KEY: json.dumps(self.params.sketch_fields(), sort_keys=True).encode()}
         with atomic_path(target) as tmp:
             writer: pq.ParquetWriter | None = None
+            index = -1
             try:
-                for index in range(len(self.paths)):
-                    start, stop = int(self.starts[index]), int(self.starts[index + 1])
+                for index, (start, part) in enumerate(slices):
+                    stop = int(self.starts[index + 1])
+                    if start != self.starts[index] or part.num_rows != stop - start:
+                        raise ManifestError(f"{self.paths[index]}: records {start}..{start + part.num_rows} "
+                                            f"given for the signatures of records {self.starts[index]}..{stop}")
                     column, sigs = self._matrix(index)
                     block, empty[start:stop] = BandedSignatures.keys_of(sigs, self.params)
                     keys.write(start, block)
-                    part = records.slice(start, stop - start)
+                    names = [c for c in SIGNATURE_COLUMNS if c in part.column_names or c == "minhash"]
                     table = pa.table({c: column if c == "minhash" else part.column(c) for c in names})
                     table = table.replace_schema_metadata(metadata)
                     if writer is None:
@@ -131,6 +147,8 @@ class AttributeSignatures:
             finally:
                 if writer is not None:
                     writer.close()
+            if index + 1 != len(self.paths):
+                raise ManifestError(f"records given for {index + 1} of {len(self.paths)} attribute files' signatures")
         return BandedSignatures(keys, empty, self.load)
 
     def load(self, rows: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import pyarrow as pa
 from auditor import __version__
 from auditor.attributes import AttributeFiles, AttributeSignatures
 from auditor.config import AuditConfig
-from auditor.dedup import write_signatures
+from auditor.dedup import SIGNATURE_COLUMNS, BandedSignatures, write_signatures
 from auditor.engines.local import ProgressFn, ShardResult, ShardTask, merge_parts, readable_parts, run_map
 from auditor.errors import InputError, UsageError
 from auditor.io.detect import Shard, discover_shards
@@ -28,13 +28,12 @@ from auditor.io.readers import jsonl_parts, parquet_parts
 from auditor.manifest.writer import SUMMARY, Manifest, ManifestWriter, shards_table, source_facts
 from auditor.policy import DEFAULT_POLICY
 from auditor.reduce import (
-    DERIVED,
     PII_FINDINGS,
     SIGNATURES,
+    PreferenceRecords,
     PriorManifests,
     cluster_propagation,
     decide_and_write,
-    dedup_view,
     deduplicate,
     load_audit_policy,
     policy_sources,
@@ -199,38 +198,37 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     # and the decisions are made and written slice by slice (auditor.reduce).
     # Each PII finding's detector, offsets and value hash are read only for pii_findings.parquet.
     files = AttributeFiles(parts, skip=() if options.pii_findings else ("pii_findings",))
-    view = dedup_view(files, policy.survivor_order)
+    records = PreferenceRecords(files, policy.survivor_order)
     # signatures.parquet first (summary.json, written last, hashes it), in the pass over the
     # signatures that computes their band keys: they are never all in memory.
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     (out / SUMMARY).unlink(missing_ok=True)
-    banded = None
-    if view.num_rows:
-        banded = AttributeSignatures(files, minhash).band_and_write(view, out / SIGNATURES)
-    else:
-        write_signatures_first(out, view, minhash)
-    fetcher = ShardTextFetcher(view, tasks, batch_size) if minhash.verify else None
-    view, dedup_summary = deduplicate(view, minhash, survivor_order=policy.survivor_order, prior=prior,
-                                      fetch_texts=fetcher, banded=banded)
-    if banded is not None:
+    if not records.num_rows:
+        write_signatures_first(out, files.concat(SIGNATURE_COLUMNS), minhash)
+    banded = AttributeSignatures(files, minhash).band_and_write(records.slices(SIGNATURE_COLUMNS), out / SIGNATURES) \
+        if records.num_rows else BandedSignatures.of_column(pa.array([], pa.list_(pa.uint32(), minhash.num_perm)),
+                                                            minhash)
+    fetcher = ShardTextFetcher(files, tasks, batch_size) if minhash.verify else None
+    try:
+        clustered, dedup_summary = deduplicate(records, banded, minhash, survivor_order=policy.survivor_order,
+                                               prior=prior, fetch_texts=fetcher)
+    finally:
         banded.close()
+        if fetcher is not None:
+            fetcher.close()
     del banded
-    if fetcher is not None:
-        fetcher.close()
-    view = view.select([c for c in DERIVED if c in view.column_names])
-    overrides = cluster_propagation(files, view.column("dup_cluster")) if "dup_cluster" in view.column_names \
-        else None
+    overrides = cluster_propagation(files, clustered)
     facts = source_facts(config, results, source_errors)
     findings = options.pii_findings and "pii_findings" in files.schema.names
     writer = ManifestWriter(out, extra=[PII_FINDINGS] if findings else [])
     try:
-        decisions = decide_and_write(files, view, overrides, policy, policy_sources(facts), writer,
+        decisions = decide_and_write(files, clustered, overrides, policy, policy_sources(facts), writer,
                                      pii_findings=findings)
     except BaseException:
         writer.abort()
         raise
-    del view, overrides
+    del clustered, overrides
     sources = writer.source_counts.table(facts, source_outcomes(decisions))
     parameters: dict[str, Any] = {
         "batch_size": batch_size, "on_error": on_error, "engine": options.engine,

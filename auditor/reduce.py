@@ -2,18 +2,19 @@
 
 - ``survivor_preferences`` adds the columns dedup ranks copies by: ``licence_rank`` (lower = more
   permissive concluded licence) and ``evidence_rank`` (lower = better licence evidence).
-- ``deduplicate`` clusters exact and near duplicates (``auditor.dedup``) and adds the ``dup_*`` columns.
+- ``deduplicate`` clusters exact and near duplicates (``auditor.dedup.cluster_records``) and returns
+  the records in a cluster with their ``dup_*`` columns.
 - ``cluster_propagation`` carries rights matches and opt-out signals to every member of a duplicate
   cluster.
 - ``decide_slices`` decides every record and every source under a policy, slice by slice, and hands
   the decided slices to a ``ManifestWriter``.
 
-The scan does these steps over its attribute files without holding every record's attributes:
-``dedup_view`` reads only the columns dedup needs, ``cluster_propagation`` the rights and opt-out
-lists of the members of clusters that carry any, and ``decide_and_write`` reads the files twice
+The scan does these steps over its attribute files without holding a column of every record: dedup
+reads them through ``PreferenceRecords`` (slices, and chosen rows), ``cluster_propagation`` reads the
+rights and opt-out lists of the records in clusters, and ``decide_and_write`` reads the files twice
 more, slice by slice: once for the aggregates the source rules read (``PolicyRun.observe``), once
-to decide and write each slice (``ManifestWriter``).
-"""
+to decide and write each slice (``ManifestWriter``), each slice with its survivor preferences and
+``dup_*`` columns (``_slice_of``)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ from auditor.dedup import (
     DUP_COLUMNS,
     BandedSignatures,
     FetchTexts,
+    RecordSource,
     choose_survivors,
-    find_duplicates,
+    cluster_records,
     read_signatures,
     summarise_duplicates,
 )
@@ -49,14 +51,6 @@ if TYPE_CHECKING:
 
 SIGNATURES = "signatures.parquet"
 PII_FINDINGS = "pii_findings.parquet"
-# What dedup reads of every record (with the survivor-order keys the policy names): the survivor
-# preferences are computed from the licence columns, which are then dropped.
-DEDUP_VIEW = ("record_id", "source", "shard", "row", "norm_sha256", "text_null", "crawl_date",
-              "licence", "licence_evidence", "licence_conflict")
-# What the reduce step adds to each record, carried from the dedup view into every slice.
-DERIVED = ("licence_rank", "evidence_rank", *DUP_COLUMNS)
-
-
 def set_column(table: pa.Table, name: str, values: pa.Array | pa.ChunkedArray) -> pa.Table:
     """``table`` with column ``name`` replaced (or appended)."""
     if name in table.column_names:
@@ -126,19 +120,17 @@ def survivor_preferences(records: pa.Table) -> pa.Table:
     return set_column(records, "evidence_rank", evidence)
 
 
-def deduplicate(records: pa.Table, params: MinHashParams, *, survivor_order: Sequence[str] | None,
-                prior: PriorManifests, fetch_texts: FetchTexts | None = None,
-                banded: BandedSignatures | None = None) -> tuple[pa.Table, dict[str, Any]]:
-    """Add the ``dup_*`` columns; return the summary of what was found. The signatures are the
-    ``minhash`` column of ``records``, or ``banded``."""
-    dups = find_duplicates(records, params, survivor_order=survivor_order, against=prior.signatures,
-                           fetch_texts=fetch_texts, banded=banded)
-    for name in DUP_COLUMNS:
-        records = set_column(records, name, dups.column(name))
-    summary = summarise_duplicates(dups, params)
+def deduplicate(records: RecordSource, banded: BandedSignatures, params: MinHashParams, *,
+                survivor_order: Sequence[str] | None, prior: PriorManifests,
+                fetch_texts: FetchTexts | None = None) -> tuple[pa.Table, dict[str, Any]]:
+    """The records in a duplicate cluster with their ``dup_*`` columns (``cluster_records``), and the
+    summary of what was found."""
+    clustered = cluster_records(records, params, banded, survivor_order=survivor_order,
+                                against=prior.signatures, fetch_texts=fetch_texts)
+    summary = summarise_duplicates(clustered, params, records=records.num_rows)
     summary["survivor_order"] = list(survivor_order) if survivor_order else None
     summary["against"] = prior.labels()
-    return records, summary
+    return clustered, summary
 
 
 def reassign_survivors(records: pa.Table, params: MinHashParams, survivor_order: Sequence[str] | None,
@@ -185,66 +177,89 @@ def policy_summary(policy: Policy, decisions: Decisions) -> dict[str, Any]:
     }
 
 
-def dedup_view(files: AttributeFiles, survivor_order: Sequence[str] | None) -> pa.Table:
-    """Every record's columns that dedup, survivor choice and text fetching read, plus
-    ``licence_rank``/``evidence_rank``; the licence columns are read per file and dropped."""
-    keys = set(survivor_order or ())
-    columns = [c for c in files.schema.names if c in DEDUP_VIEW or c in keys]
-    drop = [c for c in ("licence", "licence_evidence", "licence_conflict") if c not in keys]
-    # Source and shard names only serve to fetch texts again: codes, not a string per record.
-    encode = [c for c in ("source", "shard") if c not in keys]
-    tables = []
-    for _, table in files.slices(columns):
-        table = survivor_preferences(table)
-        table = table.drop_columns([c for c in drop if c in table.column_names])
-        for name in encode:
-            if name in table.column_names:
-                table = set_column(table, name, pc.dictionary_encode(table.column(name)))
-        tables.append(table)
-    if not tables:
-        return files.concat(columns)
-    return pa.concat_tables(tables)
+_LICENCE_COLUMNS = ("licence", "licence_evidence", "licence_conflict")
+_PREFERENCES = ("licence_rank", "evidence_rank")
 
 
-def cluster_propagation(files: AttributeFiles, clusters: pa.Array | pa.ChunkedArray) -> pa.Table | None:
+class PreferenceRecords:
+    """A scan's attribute files as dedup reads them (a ``RecordSource``): every column but the
+    licence columns, which give way to ``licence_rank`` and ``evidence_rank``
+    (``survivor_preferences``) unless the survivor order names them."""
+
+    def __init__(self, files: AttributeFiles, survivor_order: Sequence[str] | None) -> None:
+        self.files = files
+        keys = set(survivor_order or ())
+        self._drop = {c for c in _LICENCE_COLUMNS if c not in keys}
+        self._ranked = "licence" in files.schema.names
+        fields = [f for f in files.schema if f.name not in self._drop]
+        if self._ranked:
+            fields += [pa.field(name, pa.int32()) for name in _PREFERENCES]
+        self.schema = pa.schema(fields)
+
+    @property
+    def num_rows(self) -> int:
+        return self.files.num_rows
+
+    def _columns(self, columns: Sequence[str] | None) -> list[str]:
+        wanted = self.schema.names if columns is None else [c for c in self.schema.names if c in columns]
+        if self._ranked and set(wanted) & set(_PREFERENCES):
+            wanted = [*wanted, *_LICENCE_COLUMNS]
+        return [c for c in self.files.schema.names if c in wanted]
+
+    def _finish(self, table: pa.Table, columns: Sequence[str] | None) -> pa.Table:
+        if self._ranked and "licence" in table.column_names:
+            table = survivor_preferences(table)
+        return table.select([c for c in self.schema.names if (columns is None or c in columns)
+                             and c in table.column_names])
+
+    def slices(self, columns: Sequence[str] | None = None) -> Iterator[tuple[int, pa.Table]]:
+        for start, table in self.files.slices(self._columns(columns)):
+            yield start, self._finish(table, columns)
+
+    def gather(self, rows: np.ndarray, columns: Sequence[str]) -> pa.Table:
+        return self._finish(self.files.gather(rows, self._columns(columns)), columns)
+
+
+def cluster_propagation(files: AttributeFiles, clustered: pa.Table) -> pa.Table | None:
     """The rows whose ``rights``/``opt_out`` change when matches and signals are carried across
     their duplicate cluster (``propagate``): a table of ``row`` (record index), ``rights``,
-    ``opt_out``, or None when none change. Reads those two columns only, and the record ids of
-    members of clusters that carry any."""
+    ``opt_out``, or None when none change. ``clustered``: the ``row`` and ``dup_cluster`` of the
+    records in a cluster (``deduplicate``). Reads those two columns of the clustered records only,
+    and the record ids of members of clusters that carry any."""
     from auditor.registry import propagate_clusters
 
-    if not {"rights", "opt_out"} <= set(files.schema.names) or len(clusters) == 0:
+    if not {"rights", "opt_out"} <= set(files.schema.names) or clustered.num_rows == 0:
         return None
-    clusters = clusters.combine_chunks() if isinstance(clusters, pa.ChunkedArray) else clusters
-    carries = np.concatenate([
-        np.asarray(pc.or_(pc.greater(pc.list_value_length(t.column("rights")), 0),
-                          pc.greater(pc.list_value_length(t.column("opt_out")), 0))
-                   .fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-        for _, t in files.slices(["rights", "opt_out"])])
-    clustered = np.asarray(clusters.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    hot = pc.unique(clusters.filter(pa.array(carries & clustered)))
-    if len(hot) == 0:
+    rows = clustered.column("row").to_numpy()
+    clusters = clustered.column("dup_cluster").to_numpy()
+    lists = files.gather(rows, ["rights", "opt_out"])
+    carries = np.asarray(pc.or_(pc.greater(pc.list_value_length(lists.column("rights")), 0),
+                                pc.greater(pc.list_value_length(lists.column("opt_out")), 0))
+                         .fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    del lists
+    hot = np.isin(clusters, np.unique(clusters[carries]))
+    if not hot.any():
         return None
-    rows = np.flatnonzero(np.asarray(pc.is_in(clusters, value_set=hot).fill_null(False)
-                                     .to_numpy(zero_copy_only=False), dtype=bool))
-    bounds = np.searchsorted(rows, files.starts)
-    members = []
-    for index in np.flatnonzero(np.diff(bounds)):
-        local = rows[bounds[index]:bounds[index + 1]] - files.starts[index]
-        members.append(files.read(int(index), ["record_id", "rights", "opt_out"]).take(pa.array(local)))
-    sub = pa.concat_tables(members).append_column("dup_cluster", clusters.take(pa.array(rows)))
-    done = propagate_clusters(sub)
+    rows, clusters = rows[hot], clusters[hot]
+    sub = files.gather(rows, ["record_id", "rights", "opt_out"])
+    done = propagate_clusters(sub.append_column("dup_cluster", pa.array(clusters, pa.int64())))
     return pa.table({"row": pa.array(rows, pa.int64()), "rights": done.column("rights"),
                      "opt_out": done.column("opt_out")})
 
 
-def _slice_of(table: pa.Table, start: int, view: pa.Table, overrides: pa.Table | None) -> pa.Table:
-    """The attribute slice starting at record ``start`` with the reduce step's columns of ``view``
-    set and the propagated rows of ``overrides`` replaced."""
+def _slice_of(table: pa.Table, start: int, clustered: pa.Table, overrides: pa.Table | None) -> pa.Table:
+    """The attribute slice starting at record ``start`` with the reduce step's columns set: the
+    survivor preferences, the ``dup_*`` columns of ``clustered`` (null for records in no cluster),
+    and the propagated rows of ``overrides`` replaced."""
     n = table.num_rows
-    for name in DERIVED:
-        if name in view.column_names:
-            table = set_column(table, name, view.column(name).slice(start, n))
+    table = survivor_preferences(table)
+    rows = clustered.column("row").to_numpy()
+    lo, hi = np.searchsorted(rows, [start, start + n])
+    position = np.full(n, -1, dtype=np.int64)
+    position[rows[lo:hi] - start] = np.arange(hi - lo)
+    index = pa.array(position, mask=position < 0)
+    for name in DUP_COLUMNS:
+        table = set_column(table, name, clustered.column(name).slice(lo, hi - lo).take(index))
     if overrides is None or n == 0:
         return table
     rows = overrides.column("row").to_numpy()
@@ -292,15 +307,15 @@ def decide_slices(slices: Callable[[Sequence[str] | None], Iterator[pa.Table]], 
     return run.decisions()
 
 
-def decide_and_write(files: AttributeFiles, view: pa.Table, overrides: pa.Table | None, policy: Policy,
+def decide_and_write(files: AttributeFiles, clustered: pa.Table, overrides: pa.Table | None, policy: Policy,
                      sources: pa.Table, writer: ManifestWriter, *, pii_findings: bool = False) -> Decisions:
     """``decide_slices`` over a scan's attribute files, each slice with the reduce step's columns
-    (``view``) and propagated rows (``overrides``)."""
+    (the records in a cluster, ``clustered``) and propagated rows (``overrides``)."""
 
     def slices(columns: Sequence[str] | None) -> Iterator[pa.Table]:
         wanted = None if columns is None else [c for c in files.schema.names
-                                               if c in columns or c in ("rights", "opt_out")]
+                                               if c in columns or c in ("rights", "opt_out", *_LICENCE_COLUMNS)]
         for start, table in files.slices(wanted):
-            yield _slice_of(table, start, view, overrides)
+            yield _slice_of(table, start, clustered, overrides)
 
     return decide_slices(slices, policy, sources, writer, pii_findings=pii_findings)

@@ -13,8 +13,9 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from auditor.dedup import RecordSource, TableRecords
+from auditor.dedup._common import _strings
 from auditor.engines.local import ShardTask
 from auditor.io.readers import read_shard
 from auditor.stages.normalise import normalise_array
@@ -23,13 +24,11 @@ from auditor.stages.normalise import normalise_array
 class ShardTextFetcher:
     """``fetch_texts`` over the shards a scan read: row position -> that record's ``norm_text``."""
 
-    def __init__(self, records: pa.Table, tasks: Sequence[ShardTask], batch_size: int) -> None:
+    def __init__(self, records: RecordSource | pa.Table, tasks: Sequence[ShardTask], batch_size: int) -> None:
+        """``records``: where each row's ``source``, ``shard`` and ``row`` are read, for the rows asked."""
         self.batch_size = batch_size
         self.tasks = {(t.source.name, t.shard.name): t for t in tasks}
-        # Codes, not a Python string per record.
-        self.source, self.source_names = _codes(records.column("source"))
-        self.shard, self.shard_names = _codes(records.column("shard"))
-        self.row = records.column("row").to_numpy(zero_copy_only=False)
+        self.records = TableRecords(records) if isinstance(records, pa.Table) else records
         self._key: tuple[str, str] | None = None
         self._open: tuple[Iterator[pa.RecordBatch], list] | None = None
 
@@ -62,10 +61,12 @@ class ShardTextFetcher:
         return state[0].column("text")[row - state[1]]
 
     def __call__(self, rows: np.ndarray) -> list[str | None]:
+        located = self.records.gather(np.asarray(rows, dtype=np.int64), ["source", "shard", "row"])
         raw: list[str | None] = []
-        for i in rows.tolist():
-            key = (self.source_names[self.source[i]], self.shard_names[self.shard[i]])
-            text = self._text_at(key, int(self.row[i])) if key in self.tasks else None
+        for source, shard, row in zip(*(_strings(located.column(c)).to_pylist() for c in ("source", "shard")),
+                                      located.column("row").to_pylist(), strict=True):
+            key = (source, shard)
+            text = self._text_at(key, int(row)) if key in self.tasks else None
             raw.append(None if text is None else text.as_py())
         found = [k for k, text in enumerate(raw) if text is not None]
         normal = normalise_array(pa.array([raw[k] for k in found], pa.large_string())).to_pylist()
@@ -73,12 +74,3 @@ class ShardTextFetcher:
         for k, text in zip(found, normal, strict=True):
             out[k] = text
         return out
-
-
-def _codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str]]:
-    """(code per row, value per code) of a string column."""
-    encoded = pc.dictionary_encode(column)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.unify_dictionaries().combine_chunks() if encoded.num_chunks else pa.array(
-            [], pa.dictionary(pa.int32(), pa.string()))
-    return encoded.indices.to_numpy(zero_copy_only=False), [str(v) for v in encoded.dictionary.to_pylist()]

@@ -699,34 +699,88 @@ def test_banded_signatures_with_prior_manifests() -> None:
         find_duplicates(new.drop_columns(["minhash"]).slice(1), NOISY, banded=banded)
 
 
-def _same_grouping(codes: np.ndarray, values: list) -> bool:
+def _same_grouping(codes: list, values: list) -> bool:
     return all((codes[i] == codes[j]) == (values[i] == values[j])
                for i in range(len(values)) for j in range(len(values)))
 
 
-@given(st.lists(st.integers(0, 5), min_size=0, max_size=30), st.integers(1, 4))
+@given(st.lists(st.integers(0, 7), min_size=0, max_size=30), st.integers(1, 7), st.sampled_from([1, 2, 5, 1000]))
 @settings(max_examples=60, deadline=None)
-def test_digest_groups_equal_exactly_when_digests_are(picks: list[int], n_chunks: int) -> None:
-    """128-bit prefix grouping, over chunks, agrees with string equality; a shared prefix with a
-    different tail (a prefix collision) still makes two groups."""
-    from auditor.dedup._common import _chunked_strings, _digest_groups
+def test_exact_groups_equal_exactly_when_digests_are(picks: list[int], slice_rows: int, per_partition: int) -> None:
+    """Exact clusters, over slices and hash partitions, are the groups of equal digests: a shared
+    128-bit prefix with a different tail (a prefix collision) still makes two groups, and digests
+    that are not SHA-256 hex (other lengths, upper case, non-hex) group by string equality."""
+    from auditor.dedup import cluster_records
+    from auditor.dedup.records import TableRecords
 
     pool = [hashlib.sha256(str(k).encode()).hexdigest() for k in range(4)]
     pool += [pool[0][:32] + "0" * 32, pool[0][:32] + "f" * 32]  # same first 128 bits as pool[0]
+    pool += ["G" * 64, "abc"]
     values = [pool[k] for k in picks]
-    cut = sorted({0, len(values), *(len(values) * k // n_chunks for k in range(n_chunks))})
-    chunks = [pa.array(values[a:b], pa.string()) for a, b in zip(cut, cut[1:], strict=False)]
-    codes = _digest_groups(_chunked_strings(chunks or [pa.array([], pa.string())]))
-    assert len(codes) == len(values) and _same_grouping(codes, values)
-
-
-@pytest.mark.parametrize("values", [["abc", "abc", "x"], ["A" * 64, "a" * 64, "A" * 64], ["g" * 64, "g" * 64, "0" * 64]])
-def test_digest_groups_of_other_strings(values: list[str]) -> None:
-    """Not SHA-256 hex (other lengths, upper case, non-hex): still grouped by exact string equality."""
-    from auditor.dedup._common import _chunked_strings, _digest_groups
-
-    codes = _digest_groups(_chunked_strings([pa.array(values)]))
+    table = records([document(k) for k in range(len(values))])  # no two near duplicates
+    table = table.set_column(table.column_names.index("norm_sha256"), "norm_sha256", pa.array(values, pa.string()))
+    banded = BandedSignatures.of_column(table.column("minhash"), PARAMS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("auditor.dedup.partition.PARTITION_ROWS", per_partition)
+        clustered = cluster_records(TableRecords(table, slice_rows), PARAMS, banded)
+    cluster = dict(zip(clustered.column("row").to_pylist(), clustered.column("dup_cluster").to_pylist(), strict=True))
+    codes = [cluster.get(row, -1 - row) for row in range(len(values))]
     assert _same_grouping(codes, values)
+    assert "near" not in clustered.column("dup_kind").to_pylist()
+
+
+@pytest.mark.parametrize("per_partition", [1, 3, 16])
+def test_partitioned_clustering_equals_one_partition(per_partition: int) -> None:
+    """Keys spilled to hash partitions (temporary files) and records read in small slices give the
+    same clusters, survivors, pair counts and fetched rows as one partition in memory, with an
+    earlier manifest and exact verification."""
+    from auditor.dedup import cluster_records
+    from auditor.dedup.records import TableRecords
+
+    texts = borderline_corpus() + [document(k) for k in range(40, 50)] + [None, ""]
+    texts += [texts[0], texts[3], texts[3]]  # exact copies
+    old = records(texts[1:12:2], NOISY)
+    table = records(texts, NOISY)
+    banded = BandedSignatures.of_column(table.column("minhash"), NOISY)
+
+    def run(per: int, slice_rows: int) -> tuple[pa.Table, list[np.ndarray]]:
+        calls: list[np.ndarray] = []
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("auditor.dedup.partition.PARTITION_ROWS", per)
+            result = cluster_records(TableRecords(table, slice_rows), NOISY, banded, against={"old": old},
+                                     fetch_texts=fetcher(texts, calls))
+        return result, calls
+
+    reference, reference_calls = run(10**6, 1 << 16)
+    result, calls = run(per_partition, 4)
+    assert result.equals(reference) and result.schema.metadata == reference.schema.metadata
+    assert [c.tolist() for c in calls] == [c.tolist() for c in reference_calls]
+    assert "exact" in result.column("dup_kind").to_pylist() and "near" in result.column("dup_kind").to_pylist()
+    assert "prior_manifest" in result.column("dup_reason").to_pylist()
+
+
+def test_partitions_spill_and_read_back_by_key() -> None:
+    from auditor.dedup.partition import BAND_DTYPE, Partitions, partition_count
+
+    assert partition_count(10, 10) == 1 and partition_count(11, 10) == 2 and partition_count(41, 10) == 8
+    rng = np.random.default_rng(3)
+    parts = Partitions(4, BAND_DTYPE)
+    written = []
+    for start in (0, 100, 250):
+        block = np.empty(rng.integers(0, 100), dtype=BAND_DTYPE)
+        block["key"] = rng.integers(0, 2**64 - 1, len(block), dtype=np.uint64)
+        block["row"] = start + np.arange(len(block))
+        parts.append(block["key"], block)
+        written.append(block)
+    read = list(parts)
+    parts.close()
+    assert len(read) == 4
+    for p, block in enumerate(read):
+        assert np.all(block["key"] >> np.uint64(62) == p) and np.all(np.diff(block["row"]) > 0)
+    every = np.concatenate(written)
+    assert sorted(np.concatenate(read)["row"].tolist()) == sorted(every["row"].tolist())
+    with pytest.raises(ValueError, match="power of two"):
+        Partitions(3, BAND_DTYPE)
 
 
 def test_band_key_file_round_trip_and_clusters_as_in_memory() -> None:

@@ -193,6 +193,7 @@ def test_cluster_propagation_over_files_equals_propagation_over_the_table(
     """Clusters spanning attribute files: the slices, with the propagated rows replaced, are the
     whole table as ``propagate_clusters`` leaves it."""
     from auditor.attributes import AttributeFiles
+    from auditor.dedup import CLUSTERED_SCHEMA
     from auditor.reduce import _slice_of, cluster_propagation
     from auditor.registry import propagate_clusters
     from auditor.stages.optout import OPT_OUT_TYPE
@@ -209,9 +210,12 @@ def test_cluster_propagation_over_files_equals_propagation_over_the_table(
     tables = [whole.slice(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False) if hi > lo]
     files = AttributeFiles(_attribute_files(tmp_path_factory.mktemp("attrs"), tables))
     clusters = pa.array([c for c, _, _ in rows], pa.int64())
-    view = pa.table({"dup_cluster": clusters})
-    overrides = cluster_propagation(files, clusters)
-    got = pa.concat_tables([_slice_of(t, start, view, overrides) for start, t in files.slices()])
+    members = [i for i, (c, _, _) in enumerate(rows) if c is not None]
+    clustered = pa.table({"row": pa.array(members, pa.int64()), "dup_cluster": clusters.take(pa.array(members, pa.int64())),
+                          **{name: pa.nulls(len(members), CLUSTERED_SCHEMA.field(name).type)
+                             for name in CLUSTERED_SCHEMA.names[2:]}}, schema=CLUSTERED_SCHEMA)
+    overrides = cluster_propagation(files, clustered)
+    got = pa.concat_tables([_slice_of(t, start, clustered, overrides) for start, t in files.slices()])
     expected = propagate_clusters(whole.drop_columns(["minhash"]).append_column("dup_cluster", clusters))
     assert got.select(["record_id", "rights", "opt_out", "dup_cluster"]).to_pylist() == \
         expected.select(["record_id", "rights", "opt_out", "dup_cluster"]).to_pylist()

@@ -5,7 +5,8 @@ Input: one row per record with ``record_id``, ``norm_sha256`` and ``minhash`` (s
 ``licence_rank`` (lower = more permissive), ``evidence_rank`` (lower = better evidence) and
 ``crawl_date``. Everything is columnar (numpy and Arrow): no Python object per record.
 
-1. Exact duplicates: equal ``norm_sha256``. Rows with ``text_null`` never cluster.
+1. Exact duplicates: equal ``norm_sha256`` (grouped by their first 128 bits, then compared in
+   full). Rows with ``text_null`` never cluster.
 2. Near duplicates: one representative per exact group goes through MinHash LSH: each band of
    ``rows`` signature values is hashed to a 64-bit key; rows sharing a key in any band are candidate
    pairs (every pair in a bucket of up to ``_FULL_PAIRS_MAX`` rows; the star from the first row plus
@@ -45,7 +46,17 @@ Signatures come from the table's ``minhash`` column or, so that a large corpus's
 all be in memory, as ``BandedSignatures``: every record's band keys and a loader that reads the full
 signatures of the rows of candidate and exact pairs only (the scan builds them shard by shard).
 
-Modules: ``clusters`` (``find_duplicates``, LSH candidate pairs, components, ``BandedSignatures``), ``exact`` (signature
+``find_duplicates`` holds the records table in memory and returns a row for every record. Under it,
+``cluster_records`` reads the records from a ``RecordSource`` (slices in order, and chosen columns of
+chosen rows) and returns only the records that are in a cluster (``CLUSTERED_SCHEMA``), so that the
+scan never holds a column of every record: exact grouping and each LSH band sort hash partitions of
+the keys (``auditor.dedup.partition``; spilled to temporary files above ``PARTITION_ROWS`` records),
+and the digests, survivor keys and signatures are read for the records of clusters only. What grows
+with the corpus is one byte per record (which records take part in banding) and the duplicates.
+
+Modules: ``clusters`` (``find_duplicates``, ``cluster_records``, LSH candidate pairs, components,
+``BandedSignatures``), ``records`` (``RecordSource``, ``TableRecords``), ``partition`` (hash
+partitions of keys), ``exact`` (signature
 and exact Jaccard verification of candidate pairs, fetching texts), ``survivors`` (survivor order,
 the ``dup_*`` columns, ``choose_survivors``), ``signatures`` (``signatures.parquet``, compatibility
 of sketch parameters, ``summarise_duplicates``) and ``_common`` (shared names). Import from
@@ -55,6 +66,7 @@ of sketch parameters, ``summarise_duplicates``) and ``_common`` (shared names). 
 from __future__ import annotations
 
 from auditor.dedup._common import (
+    CLUSTERED_SCHEMA,
     DEDUP_METADATA_KEY,
     DEFAULT_SURVIVOR_ORDER,
     DUP_COLUMNS,
@@ -66,14 +78,24 @@ from auditor.dedup._common import (
     SIGNATURES_METADATA_KEY,
     FetchTexts,
 )
-from auditor.dedup.clusters import BandedSignatures, band_keys, candidate_pairs, find_duplicates, near_pairs
+from auditor.dedup.clusters import (
+    BandedSignatures,
+    band_keys,
+    candidate_pairs,
+    cluster_records,
+    dense_duplicates,
+    find_duplicates,
+    near_pairs,
+)
 from auditor.dedup.clusters import _bucket_pairs as _bucket_pairs  # re-exported for the tests
 from auditor.dedup.exact import FETCH_BATCH, pair_jaccard, signature_jaccard
+from auditor.dedup.records import RecordSource, TableRecords
 from auditor.dedup.signatures import read_signatures, summarise_duplicates, write_signatures
 from auditor.dedup.survivors import choose_survivors
 
 __all__ = [
     "BandedSignatures",
+    "CLUSTERED_SCHEMA",
     "DEDUP_METADATA_KEY",
     "DEFAULT_SURVIVOR_ORDER",
     "DUP_COLUMNS",
@@ -83,11 +105,15 @@ __all__ = [
     "OUTPUT_SCHEMA",
     "PRIOR_REASON",
     "REQUIRED_COLUMNS",
+    "RecordSource",
     "SIGNATURES_METADATA_KEY",
     "SIGNATURE_COLUMNS",
+    "TableRecords",
     "band_keys",
     "candidate_pairs",
     "choose_survivors",
+    "cluster_records",
+    "dense_duplicates",
     "find_duplicates",
     "near_pairs",
     "pair_jaccard",

@@ -19,16 +19,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auditor.dedup._common import (
+    CLUSTERED_SCHEMA,
     DEDUP_METADATA_KEY,
-    REQUIRED_COLUMNS,
+    DUP_COLUMNS,
+    OUTPUT_SCHEMA,
     FetchTexts,
     _check_columns,
-    _chunked_strings,
     _concat_ranges,
-    _digest_groups,
     _strings,
 )
 from auditor.dedup.exact import _fetch_shingle_sets, _verify, signature_jaccard
+from auditor.dedup.partition import (
+    BAND_DTYPE,
+    EXACT_DTYPE,
+    Partitions,
+    digest_prefixes,
+    group_starts,
+    partition_count,
+)
+from auditor.dedup.records import RecordSource, TableRecords, _Rows
 from auditor.dedup.signatures import _check_compatible
 from auditor.dedup.survivors import _dup_table, _key_columns, _survivor_keys, _survivor_of, _survivor_rank
 from auditor.errors import UsageError
@@ -48,7 +57,8 @@ def find_duplicates(
     fetch_texts: FetchTexts | None = None,
     banded: BandedSignatures | None = None,
 ) -> pa.Table:
-    """Cluster exact and near duplicates and choose survivors (see the module docstring).
+    """Cluster exact and near duplicates and choose survivors (see the module docstring): the
+    ``OUTPUT_SCHEMA`` columns of every row of ``table``, in row order.
 
     ``against`` maps a label (``[A-Za-z0-9_.-]+``, e.g. the earlier manifest's name) to its
     signatures table; those records are never returned, and always win over new ones.
@@ -57,52 +67,87 @@ def find_duplicates(
     pairs near the threshold are decided by exact Jaccard. ``banded``: the signatures of ``table``'s
     rows as band keys and a loader (``BandedSignatures``), when ``table`` has no ``minhash`` column.
     """
+    eligible = None
     if banded is None:
         _check_columns(table, "the records table")
-    else:
-        _check_columns(table, "the records table", [c for c in REQUIRED_COLUMNS if c != "minhash"])
-        if banded.keys.shape[1] != table.num_rows or banded.keys.shape[0] != params.band_params()[0]:
-            raise UsageError(
-                f"banded signatures of shape {banded.keys.shape} for {table.num_rows} records and "
-                f"{params.band_params()[0]} bands"
-            )
-    n = table.num_rows
+        banded = BandedSignatures.of_column(table.column("minhash"), params)
+        eligible = np.asarray(table.column("minhash").is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    clustered = cluster_records(TableRecords(table), params, banded, survivor_order=survivor_order,
+                                against=against, fetch_texts=fetch_texts, eligible=eligible)
+    return dense_duplicates(table.column("record_id"), clustered)
+
+
+def dense_duplicates(record_ids: pa.Array | pa.ChunkedArray, clustered: pa.Table) -> pa.Table:
+    """The ``OUTPUT_SCHEMA`` columns of every record from ``cluster_records``' rows of clustered
+    records (null for the rest)."""
+    n = len(record_ids)
+    position = np.full(n, -1, dtype=np.int64)
+    position[clustered.column("row").to_numpy()] = np.arange(clustered.num_rows)
+    index = pa.array(position, mask=position < 0)
+    columns = {"record_id": record_ids.cast(pa.string())}
+    columns.update({name: clustered.column(name).take(index) for name in DUP_COLUMNS})
+    return pa.table(columns, schema=OUTPUT_SCHEMA).replace_schema_metadata(clustered.schema.metadata)
+
+
+def cluster_records(
+    records: RecordSource,
+    params: MinHashParams,
+    banded: BandedSignatures,
+    *,
+    survivor_order: Sequence[str] | None = None,
+    against: Mapping[str, pa.Table] | None = None,
+    fetch_texts: FetchTexts | None = None,
+    eligible: np.ndarray | None = None,
+) -> pa.Table:
+    """Cluster exact and near duplicates of ``records`` (a ``RecordSource`` with ``record_id``,
+    ``norm_sha256``, optionally ``text_null`` and the survivor-order columns; signatures as
+    ``banded``) and choose survivors, as ``find_duplicates``: but the result holds only the records
+    that are in a cluster, as ``CLUSTERED_SCHEMA`` (``row``, then the ``dup_*`` columns), in row order.
+
+    Memory holds about one byte per record (which records take part in LSH banding), one partition
+    of keys at a time (``auditor.dedup.partition``), and the records of clusters: the digests,
+    survivor keys and signatures of the records that are duplicates, read with ``records.gather``.
+    ``eligible``: the rows that may take part (default: every row with a text).
+    """
+    _check_columns(records.schema.empty_table(), "the records table", ["record_id", "norm_sha256"])
+    n = records.num_rows
+    bands = params.band_params()[0]
+    if banded.keys.shape != (bands, n) or len(banded.empty) != n:
+        raise UsageError(
+            f"banded signatures of shape {banded.keys.shape} for {n} records and {bands} bands"
+        )
     priors = dict(against or {})
     for label, prior in priors.items():
         if not isinstance(label, str) or not _LABEL_RE.match(label):
             raise UsageError(f"against: label {label!r} may use only letters, digits, '_', '.', '-'")
         _check_columns(prior, f"the signatures of {label!r}")
         _check_compatible(prior, params, f"the signatures of {label!r}")
-    order = _survivor_keys(table, survivor_order)
-    parts = [table, *priors.values()]
-    total = sum(p.num_rows for p in parts)
+    order = _survivor_keys(records.schema.empty_table(), survivor_order)
+    rows = _Rows(records, priors)
+    prior_banded = [BandedSignatures.of_column(p.column("minhash"), params) for p in priors.values()]
+    count = partition_count(rows.total)
 
-    sigs = BandedSignatures.combine(
-        [banded if banded is not None else BandedSignatures.of_column(table.column("minhash"), params)]
-        + [BandedSignatures.of_column(p.column("minhash"), params) for p in priors.values()]
-    )
-    # Chunked, not concatenated: no copy of every record id and digest.
-    ids = _chunked_strings(
-        [table.column("record_id")]
-        + [pc.binary_join_element_wise(label + ":", _strings(p.column("record_id")), "") for label, p in priors.items()]
-    )
-    digests = _chunked_strings([p.column("norm_sha256") for p in parts])
-    exact_key = _digest_groups(digests)
-    eligible = np.concatenate([_eligible(p, banded is not None and i == 0) for i, p in enumerate(parts)])
+    exact_u, exact_v, ok = _exact_edges(rows, eligible, count)
+    near_ok = ok
+    near_ok[exact_u] = False
+    near_ok &= ~np.concatenate([banded.empty, *(p.empty for p in prior_banded)])
+    near_u, near_v = _band_edges([banded.keys, *(p.keys for p in prior_banded)], rows, near_ok, count, bands)
+    del near_ok, ok
 
-    exact_u, exact_v, reps = _exact_pairs(exact_key, eligible)
-    near = reps[~sigs.empty[reps]]
-    near_u, near_v = _pairs_from_band_keys((sigs.keys[band, near] for band in range(sigs.keys.shape[0])), near, total)
+    def rep_of(r: np.ndarray) -> np.ndarray:
+        """Each row's exact representative (itself unless an exact copy of an earlier row)."""
+        at = np.minimum(np.searchsorted(exact_u, r), max(len(exact_u) - 1, 0))
+        hit = exact_u[at] == r if len(exact_u) else np.zeros(len(r), dtype=bool)
+        return np.where(hit, exact_v[at] if len(exact_u) else r, r)
+
     # Exact duplicates have equal signatures: a row's is its exact representative's, and only the
     # representatives in candidate pairs have theirs loaded. Two rows of a cluster either share a
     # representative (estimate 1.0) or have representatives joined to the cluster by near pairs.
-    rep_of = np.arange(total, dtype=np.int64)
-    rep_of[exact_u] = exact_v
     held = np.unique(np.concatenate([near_u, near_v]))
-    local = sigs.load(held)
+    local = _load_signatures(held, rows, [banded, *prior_banded])
 
     def estimate(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        u, v = rep_of[u], rep_of[v]
+        u, v = rep_of(u), rep_of(v)
         out = np.ones(len(u), dtype=np.float64)
         apart = np.flatnonzero(u != v)
         out[apart] = signature_jaccard(local, np.searchsorted(held, u[apart]), np.searchsorted(held, v[apart]))
@@ -110,29 +155,142 @@ def find_duplicates(
 
     fetch = None
     if fetch_texts is not None:
-        fetch = functools.partial(
-            _fetch_shingle_sets, fetch_texts=fetch_texts, digests=digests, ids=ids, params=params
-        )
+        def expected(batch: np.ndarray) -> tuple[list[str], list[str]]:
+            table = records.gather(batch, ["norm_sha256", "record_id"])
+            return _strings(table.column("norm_sha256")).to_pylist(), _strings(table.column("record_id")).to_pylist()
+
+        fetch = functools.partial(_fetch_shingle_sets, fetch_texts=fetch_texts, expected=expected, params=params)
     keep, stats = _verify(estimate(near_u, near_v), near_u, near_v, params, n, fetch)
     near_u, near_v = near_u[keep], near_v[keep]
-    labels = _components(total, np.concatenate([exact_u, near_u]), np.concatenate([exact_v, near_v]))
 
+    # The records of clusters: every row with an exact or a near edge.
+    u, v = np.concatenate([exact_u, near_u]), np.concatenate([exact_v, near_v])
+    nodes = np.unique(np.concatenate([u, v]))
+    labels = _components(len(nodes), np.searchsorted(nodes, u), np.searchsorted(nodes, v))
+    new = int(np.searchsorted(nodes, n))
+    parts = rows.gather(nodes, [k for k in order if k != "record_id"] + ["record_id"])
+    ids = pa.concat_arrays([_strings(p.column("record_id")) for p in parts])
     key_columns = _key_columns(parts, ids, order)
-    rank = _survivor_rank(key_columns, total, n)
-    survivor = _survivor_of(labels, rank)[:n]
+    survivor = _survivor_of(labels, _survivor_rank(key_columns, len(nodes), new))[:new]
     # Cluster id: the smallest new row index in the component.
     first_new = np.full(int(labels.max(initial=-1)) + 1, n, dtype=np.int64)
-    np.minimum.at(first_new, labels[:n], np.arange(n))
-    clustered = (np.bincount(labels) > 1)[labels[:n]]
+    np.minimum.at(first_new, labels[:new], nodes[:new])
 
-    def jaccard(rows: np.ndarray, survivors: np.ndarray) -> pa.Array:
-        return pa.array(estimate(rows, survivors), pa.float32())
+    def jaccard(members: np.ndarray, survivors: np.ndarray) -> pa.Array:
+        return pa.array(estimate(nodes[members], nodes[survivors]), pa.float32())
 
-    result = _dup_table(
-        table, ids, exact_key, survivor, first_new[labels[:n]], clustered, key_columns, order, jaccard
-    )
+    result = _dup_table(parts[0], ids, rep_of(nodes), survivor, first_new[labels[:new]],
+                        np.ones(new, dtype=bool), key_columns, order, jaccard)
+    result = result.drop_columns(["record_id"]).add_column(0, "row", pa.array(nodes[:new], pa.int64()))
     metadata = {DEDUP_METADATA_KEY: json.dumps(stats, sort_keys=True).encode()}
-    return result.replace_schema_metadata(metadata)
+    return result.cast(CLUSTERED_SCHEMA).replace_schema_metadata(metadata)
+
+
+def _exact_edges(rows: _Rows, eligible: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges (sorted by their first row) from each eligible row to the first eligible row with the
+    same digest, and which rows are eligible: a digest and a text (``text_null`` false), and for new
+    records ``eligible`` (default all), for earlier manifests' a signature."""
+    ok = np.zeros(rows.total, dtype=bool)
+    parts = Partitions(count, EXACT_DTYPE)
+
+    def add(start: int, table: pa.Table, allowed: np.ndarray | None) -> None:
+        digests = table.column("norm_sha256")
+        m = len(digests)
+        mine = np.asarray(digests.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        if "text_null" in table.column_names:
+            mine &= ~np.asarray(pc.fill_null(table.column("text_null"), False).to_numpy(zero_copy_only=False), dtype=bool)
+        if allowed is not None:
+            mine &= allowed
+        ok[start : start + m] = mine
+        chunks = _strings(digests)
+        prefix = digest_prefixes(chunks) if m else np.empty((0, 2), np.uint64)
+        keep = np.flatnonzero(mine)
+        block = np.empty(len(keep), dtype=EXACT_DTYPE)
+        block["hi"], block["lo"], block["row"] = prefix[keep, 0], prefix[keep, 1], start + keep
+        parts.append(block["hi"], block)
+
+    try:
+        for start, table in rows.records.slices(["norm_sha256", "text_null"]):
+            add(start, table, None if eligible is None else eligible[start : start + table.num_rows])
+        for start, prior in rows.prior_slices():
+            add(start, prior, np.asarray(prior.column("minhash").is_valid().to_numpy(zero_copy_only=False), dtype=bool))
+        found_u, found_v = [], []
+        for block in parts:
+            block = block[np.lexsort((block["row"], block["lo"], block["hi"]))]
+            group = np.cumsum(group_starts(block["hi"], block["lo"])) - 1
+            grouped = np.bincount(group)[group] > 1 if len(group) else np.zeros(0, dtype=bool)
+            members, group = block["row"][grouped], group[grouped]
+            if not len(members):
+                continue
+            # Equal prefixes: the full digests decide (a 128-bit prefix collision splits the group).
+            by_row = np.argsort(members, kind="stable")
+            codes = np.empty(len(members), dtype=np.int64)
+            digests = rows.strings(members[by_row], "norm_sha256")
+            codes[by_row] = pc.dictionary_encode(digests).indices.to_numpy(zero_copy_only=False)
+            order = np.lexsort((members, codes, group))
+            members, starts = members[order], group_starts(group[order], codes[order])
+            first = members[starts][np.cumsum(starts) - 1]
+            found_u.append(members[~starts])
+            found_v.append(first[~starts])
+    finally:
+        parts.close()
+    u = np.concatenate(found_u) if found_u else np.empty(0, np.int64)
+    v = np.concatenate(found_v) if found_v else np.empty(0, np.int64)
+    order = np.argsort(u, kind="stable")
+    return u[order], v[order], ok
+
+
+# Band keys read per step when they are partitioned.
+_BAND_READ = 1 << 20
+
+
+def _band_edges(keys: Sequence[np.ndarray | BandKeyFile], rows: _Rows, near_ok: np.ndarray, count: int,
+                bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct candidate pairs (u < v, sorted) among the rows of ``near_ok``: rows sharing a key in
+    some band. ``keys``: the band keys of the new records, then of each earlier manifest."""
+    starts = [0, *rows.starts[:-1].tolist()]
+    found_u: list[np.ndarray] = []
+    found_v: list[np.ndarray] = []
+    for band in range(bands):
+        parts = Partitions(count, BAND_DTYPE)
+        try:
+            for part_keys, start in zip(keys, starts, strict=True):
+                for at, block_keys in _band_blocks(part_keys, band):
+                    keep = np.flatnonzero(near_ok[start + at : start + at + len(block_keys)])
+                    block = np.empty(len(keep), dtype=BAND_DTYPE)
+                    block["key"], block["row"] = block_keys[keep], start + at + keep
+                    parts.append(block["key"], block)
+            for block in parts:
+                order = np.argsort(block["key"], kind="stable")
+                u, v = _bucket_pairs(block["key"][order])
+                found_u.append(block["row"][order[u]])
+                found_v.append(block["row"][order[v]])
+        finally:
+            parts.close()
+    u = np.concatenate(found_u) if found_u else np.empty(0, np.int64)
+    v = np.concatenate(found_v) if found_v else np.empty(0, np.int64)
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    total = np.int64(max(rows.total, 1))
+    packed = np.unique(lo * total + hi)
+    return packed // total, packed % total
+
+
+def _band_blocks(keys: np.ndarray | BandKeyFile, band: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, keys) of one band, in blocks of at most ``_BAND_READ`` rows."""
+    if isinstance(keys, BandKeyFile):
+        yield from keys.blocks(band, _BAND_READ)
+        return
+    for at in range(0, keys.shape[1], _BAND_READ):
+        yield at, keys[band, at : at + _BAND_READ]
+
+
+def _load_signatures(held: np.ndarray, rows: _Rows, parts: Sequence[BandedSignatures]) -> np.ndarray:
+    """The signatures of ``held`` (sorted rows) from the new records' and earlier manifests' loaders."""
+    bounds = np.searchsorted(held, [0, *rows.starts.tolist()])
+    starts = [0, *rows.starts[:-1].tolist()]
+    blocks = [part.load(held[bounds[k] : bounds[k + 1]] - starts[k]) for k, part in enumerate(parts)]
+    blocks = [b for b in blocks if len(b)]
+    return np.concatenate(blocks) if blocks else np.empty((0, 0), np.uint32)
 
 
 def candidate_pairs(
@@ -224,15 +382,6 @@ def _bucket_pairs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def _exact_pairs(exact_key: np.ndarray, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Edges from each eligible row to the first eligible row with the same digest, and those first rows."""
-    rows = np.flatnonzero(eligible)
-    _, first, inverse = np.unique(exact_key[rows], return_index=True, return_inverse=True)
-    rep = rows[first][inverse]
-    dup = rep != rows
-    return rows[dup], rep[dup], rows[first]
-
-
 def _components(total: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -240,17 +389,6 @@ def _components(total: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     graph = coo_matrix((np.ones(len(u), dtype=np.int32), (u, v)), shape=(total, total)).tocsr()
     _, labels = connected_components(graph, directed=False)
     return labels.astype(np.int64)
-
-
-def _eligible(table: pa.Table, banded: bool = False) -> np.ndarray:
-    """Rows that take part: a signature (not null; always, for ``banded`` rows) and a text."""
-    if banded:
-        ok = np.ones(table.num_rows, dtype=bool)
-    else:
-        ok = table.column("minhash").is_valid().to_numpy(zero_copy_only=False)
-    if "text_null" in table.column_names:
-        ok &= ~pc.fill_null(table.column("text_null"), False).to_numpy(zero_copy_only=False)
-    return ok
 
 
 class BandKeyFile:
@@ -277,6 +415,17 @@ class BandKeyFile:
         if len(keys) != self.shape[1]:
             raise OSError(f"band key file: read {len(keys)} keys of band {band}, expected {self.shape[1]}")
         return keys
+
+    def blocks(self, band: int, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, keys) of one band, ``rows`` keys at a time."""
+        self._file.flush()
+        for at in range(0, self.shape[1], rows):
+            count = min(rows, self.shape[1] - at)
+            self._file.seek((band * self.shape[1] + at) * 8)
+            keys = np.fromfile(self._file, dtype=np.uint64, count=count)
+            if len(keys) != count:
+                raise OSError(f"band key file: read {len(keys)} keys of band {band} at {at}, expected {count}")
+            yield at, keys
 
     def __getitem__(self, index: tuple[int, np.ndarray]) -> np.ndarray:
         band, rows = index

@@ -107,10 +107,14 @@ class SpilledHashes:
 
 
 def _fetch_shingle_sets(
-    rows: np.ndarray, *, fetch_texts: FetchTexts, digests: pa.Array, ids: pa.Array, params: MinHashParams
+    rows: np.ndarray,
+    *,
+    fetch_texts: FetchTexts,
+    expected: Callable[[np.ndarray], tuple[list[str], list[str]]],
+    params: MinHashParams,
 ) -> tuple[SpilledHashes, np.ndarray, np.ndarray]:
     """The shingle hash sets (hashes, spilled to a temporary file; offsets) of ``rows`` (sorted) and
-    which rows had a text."""
+    which rows had a text. ``expected(rows)``: the norm_sha256 and record_id of the rows."""
     spilled = SpilledHashes()
     sizes = np.zeros(len(rows), dtype=np.int64)
     available = np.zeros(len(rows), dtype=bool)
@@ -120,8 +124,8 @@ def _fetch_shingle_sets(
         texts = got.to_pylist() if isinstance(got, pa.Array | pa.ChunkedArray) else list(got)
         if len(texts) != len(batch):
             raise UsageError(f"fetch_texts returned {len(texts)} texts for {len(batch)} rows")
-        expected = digests.take(pa.array(batch)).to_pylist()
-        for k, (text, digest) in enumerate(zip(texts, expected, strict=True)):
+        digests, ids = expected(batch)
+        for k, (text, digest) in enumerate(zip(texts, digests, strict=True)):
             if text is None:
                 continue
             if not isinstance(text, str):
@@ -130,7 +134,7 @@ def _fetch_shingle_sets(
                 )
             if hashlib.sha256(text.encode("utf-8")).hexdigest() != digest:
                 raise InputError(
-                    f"fetch_texts returned a text for record {ids[int(batch[k])].as_py()} (row {batch[k]}) "
+                    f"fetch_texts returned a text for record {ids[k]} (row {batch[k]}) "
                     "whose SHA-256 is not its norm_sha256: it must return norm_text as the normalise "
                     "stage made it, of the same record"
                 )

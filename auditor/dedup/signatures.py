@@ -39,15 +39,16 @@ def _check_compatible(table: pa.Table, params: MinHashParams, what: str) -> None
         )
 
 
-def summarise_duplicates(result: pa.Table, params: MinHashParams) -> dict[str, Any]:
-    """Counts and parameters for summary.json (no record content)."""
+def summarise_duplicates(result: pa.Table, params: MinHashParams, records: int | None = None) -> dict[str, Any]:
+    """Counts and parameters for summary.json (no record content). ``records``: how many records
+    there are, when ``result`` holds only those in a cluster (``cluster_records``)."""
     kinds = result.column("dup_kind")
     clusters = pc.count_distinct(result.column("dup_cluster"), mode="only_valid").as_py()
     stored = (result.schema.metadata or {}).get(DEDUP_METADATA_KEY)
     return {
         "minhash": params.to_summary(),
         "pairs": json.loads(stored) if stored else None,
-        "records": result.num_rows,
+        "records": result.num_rows if records is None else records,
         "clusters": clusters,
         "exact_duplicates": pc.sum(pc.equal(kinds, "exact")).as_py() or 0,
         "near_duplicates": pc.sum(pc.equal(kinds, "near")).as_py() or 0,
