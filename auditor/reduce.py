@@ -252,7 +252,8 @@ def _slice_of(table: pa.Table, start: int, clustered: pa.Table, overrides: pa.Ta
     survivor preferences, the ``dup_*`` columns of ``clustered`` (null for records in no cluster),
     and the propagated rows of ``overrides`` replaced."""
     n = table.num_rows
-    table = survivor_preferences(table)
+    if set(_LICENCE_COLUMNS) <= set(table.column_names):
+        table = survivor_preferences(table)
     rows = clustered.column("row").to_numpy()
     lo, hi = np.searchsorted(rows, [start, start + n])
     position = np.full(n, -1, dtype=np.int64)
@@ -313,8 +314,9 @@ def decide_and_write(files: AttributeFiles, clustered: pa.Table, overrides: pa.T
     (the records in a cluster, ``clustered``) and propagated rows (``overrides``)."""
 
     def slices(columns: Sequence[str] | None) -> Iterator[pa.Table]:
-        wanted = None if columns is None else [c for c in files.schema.names
-                                               if c in columns or c in ("rights", "opt_out", *_LICENCE_COLUMNS)]
+        # The licence columns only for the survivor preferences, when the policy reads those.
+        extra = ("rights", "opt_out", *(_LICENCE_COLUMNS if columns and set(columns) & set(_PREFERENCES) else ()))
+        wanted = None if columns is None else [c for c in files.schema.names if c in columns or c in extra]
         for start, table in files.slices(wanted):
             yield _slice_of(table, start, clustered, overrides)
 
