@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -182,6 +183,34 @@ def test_attribute_slices_agree_with_the_promoted_whole(tmp_path: Path) -> None:
     assert files.num_rows == 3 and list(files.starts) == [0, 2, 3]
     assert files.read(0, ["crawl_date"]).column("crawl_date").to_pylist() == [None, None]
     assert [start for start, _ in files.slices(["n"])] == [0, 2]
+    assert files.gather(np.array([0, 2]), ["n", "crawl_date"]).to_pylist() == \
+        [{"n": 1, "crawl_date": None}, {"n": 3, "crawl_date": None}]
+    assert files.gather(np.array([], np.int64), ["n"]).num_rows == 0
+
+
+def test_preference_records_read_as_the_survivor_preferences_of_the_whole(tmp_path: Path) -> None:
+    """What dedup reads of the attribute files (``PreferenceRecords``), by slices and by gathered rows,
+    is the whole table with ``survivor_preferences`` and without the licence columns."""
+    from auditor.attributes import AttributeFiles
+    from auditor.reduce import PreferenceRecords, survivor_preferences
+    from auditor.stages.licence import EVIDENCE_TYPE
+
+    evidence = [[{"kind": "metadata", "value": "mit", "where": "meta"}], [],
+                [{"kind": "content", "value": "GPL-3.0-only", "where": "text"}], []]
+    whole = pa.table({"record_id": list("abcd"), "licence": ["MIT", None, "GPL-3.0-only", "MIT"],
+                      "licence_evidence": pa.array(evidence, pa.list_(EVIDENCE_TYPE)),
+                      "licence_conflict": [False, None, True, False],
+                      "minhash": pa.array([[1]] * 4, pa.list_(pa.uint32()))})
+    files = AttributeFiles(_attribute_files(tmp_path, [whole.slice(0, 3), whole.slice(3)]))
+    records = PreferenceRecords(files, None)
+    expected = survivor_preferences(whole.drop_columns(["minhash"])).drop_columns(
+        ["licence", "licence_evidence", "licence_conflict"])
+    assert records.schema.names == expected.column_names and records.num_rows == 4
+    assert pa.concat_tables(t for _, t in records.slices()).equals(expected)
+    assert records.gather(np.array([1, 3]), ["evidence_rank", "record_id"]).to_pylist() == \
+        expected.select(["record_id", "evidence_rank"]).take([1, 3]).to_pylist()
+    kept = PreferenceRecords(files, ["licence", "record_id"])  # a survivor order naming the licence keeps it
+    assert "licence" in kept.schema.names and "licence_evidence" not in kept.schema.names
 
 
 @given(rows=st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 3)), st.booleans(), st.booleans()),
