@@ -24,7 +24,7 @@ from auditor.dedup import SIGNATURE_COLUMNS, BandedSignatures, write_signatures
 from auditor.engines.local import ProgressFn, ShardResult, ShardTask, merge_parts, readable_parts, run_map
 from auditor.errors import InputError, UsageError
 from auditor.io.detect import Shard, discover_shards
-from auditor.io.readers import jsonl_parts, parquet_parts
+from auditor.io.readers import arrow_parts, jsonl_parts, parquet_parts
 from auditor.manifest.writer import SUMMARY, Manifest, ManifestWriter, shards_table, source_facts
 from auditor.policy import DEFAULT_POLICY
 from auditor.reduce import (
@@ -52,7 +52,8 @@ from auditor.stages.rights import RightsStage
 from auditor.textfetch import ShardTextFetcher
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
-# A Parquet file whose row groups hold more rows than this is mapped as several tasks of at least this
+# A Parquet file (or Arrow IPC file) whose row groups (record batches) hold more rows than this is mapped
+# as several tasks of at least this
 # many rows each (runs of whole row groups), so that one large file uses every worker.
 PART_ROWS = 50_000
 # A plain JSON Lines file of at least twice this many bytes is mapped as runs of whole lines of at least
@@ -152,7 +153,8 @@ def plan_tasks(config: AuditConfig, skip_bad_files: bool) -> tuple[list[ShardTas
                 found = [Shard(s.path, f"{path.name}/{s.name}", s.format, s.partition) for s in found]
             shards.extend(found)
         for shard in sorted(shards, key=lambda s: s.name):
-            for part in parquet_parts(shard, PART_ROWS) or jsonl_parts(shard, PART_BYTES) or [None]:
+            parts = parquet_parts(shard, PART_ROWS) or arrow_parts(shard, PART_ROWS) or jsonl_parts(shard, PART_BYTES)
+            for part in parts or [None]:
                 tasks.append(ShardTask(index=len(tasks), source=spec, shard=shard, part=part))
     return tasks, errors
 

@@ -1,18 +1,24 @@
-"""Large Parquet files mapped as several tasks (runs of row groups): the manifest does not depend on it."""
+"""Large files mapped as several tasks (runs of Parquet row groups, of Arrow IPC record batches, of JSON
+Lines lines): the manifest does not depend on it."""
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
+import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import auditor.pipeline
-from auditor.config import config_from_paths
-from auditor.io.detect import PARQUET, Shard, ShardPart
-from auditor.io.readers import parquet_parts, read_shard
+from auditor.config import SourceSpec, config_from_paths
+from auditor.errors import ColumnError, InputError
+from auditor.io.detect import PARQUET, Shard, ShardPart, discover_shards, sniff
+from auditor.io.readers import arrow_parts, parquet_parts, read_shard
 from auditor.pipeline import ScanOptions, plan_tasks, scan
 
 
@@ -157,3 +163,145 @@ def test_a_bad_line_in_a_later_part_names_its_line_in_the_file(tmp_path: Path,
         errors[label] = [r.error for r in result.shards if r.error]
         assert pq.read_table(tmp_path / label / "records.parquet").num_rows == 1  # small.jsonl only
     assert errors["whole"] == errors["split"] and "line 290 is not valid JSON" in errors["split"][0]
+
+
+# ---- Arrow IPC files in runs of record batches -----------------------------------------------------
+
+_BATCHES = [40, 70, 0, 30, 60, 50, 50]  # uneven, with an empty batch: 300 rows
+
+
+def _write_ipc(path: Path, table: pa.Table, sizes: list[int], *, stream: bool = False) -> None:
+    """``table`` as an Arrow IPC file (or stream) of record batches of exactly ``sizes`` rows."""
+    batches, start = [], 0
+    for size in sizes:
+        batches.append(table.slice(start, size).combine_chunks().to_batches()[0] if size else
+                       pa.RecordBatch.from_pylist([], schema=table.schema))
+        start += size
+    with (pa.ipc.new_stream if stream else pa.ipc.new_file)(path, table.schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+
+
+def _arrow_corpus(folder: Path, *, texts: pa.Array | None = None) -> Path:
+    """big.arrow: an IPC file of ``_BATCHES`` (duplicates across parts); small.arrow: an IPC file of one
+    batch; stream.arrow: an IPC stream of six batches."""
+    folder.mkdir(parents=True)
+    rows = sum(_BATCHES)
+    if texts is None:
+        plain = _texts(rows)
+        plain[120:125] = [plain[3]] * 5
+        texts = pa.array(plain)
+    table = pa.table({"text": texts, "meta": [{"url": f"https://example.org/{i}"} for i in range(rows)]})
+    _write_ipc(folder / "big.arrow", table, _BATCHES)
+    _write_ipc(folder / "small.arrow", pa.table({"text": _texts(20)}), [20])
+    _write_ipc(folder / "stream.arrow", pa.table({"text": _texts(300)[::-1]}), [50] * 6, stream=True)
+    return folder
+
+
+def _arrow_shard(path: Path) -> Shard:
+    return Shard(path, path.name, sniff(path))
+
+
+def test_arrow_parts_are_runs_of_whole_record_batches(tmp_path: Path) -> None:
+    corpus = _arrow_corpus(tmp_path / "c")
+    big = _arrow_shard(corpus / "big.arrow")
+    assert arrow_parts(big, 100) == [ShardPart(0, 3, (0, 2), 0), ShardPart(1, 3, (2, 6), 110),
+                                     ShardPart(2, 3, (6, 7), 250)]
+    assert arrow_parts(big, 300) == [] and arrow_parts(big, 10_000) == []  # one part: not split
+    assert arrow_parts(_arrow_shard(corpus / "small.arrow"), 1) == []  # one record batch
+    stream = _arrow_shard(corpus / "stream.arrow")
+    assert stream.format == "arrow-stream" and arrow_parts(stream, 1) == []  # a stream cannot seek
+    spec = config_from_paths([corpus]).sources[0]
+    whole = pa.Table.from_batches(list(read_shard(big, spec, 16)))
+    parts = arrow_parts(big, 100)
+    pieces = [pa.Table.from_batches(list(read_shard(big, spec, 16, part=p))) for p in parts]
+    assert [p.column("row").to_pylist() for p in pieces] == [list(range(0, 110)), list(range(110, 250)),
+                                                             list(range(250, 300))]
+    assert pa.concat_tables(pieces).equals(whole)  # rows, record ids, text and metadata of the whole file
+    with pytest.raises(ValueError, match="arrow-stream"):
+        list(read_shard(stream, spec, 16, part=parts[0]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(0, 40), min_size=1, max_size=12), min_rows=st.integers(1, 90))
+def test_arrow_parts_cover_every_batch_once(sizes: list[int], min_rows: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.arrow"
+        _write_ipc(path, pa.table({"text": [f"t{i}" for i in range(sum(sizes))]}), sizes)
+        shard = _arrow_shard(path)
+        parts = arrow_parts(shard, min_rows)
+        first_big = next((k for k in range(len(sizes)) if sum(sizes[: k + 1]) >= min_rows), None)
+        splits = first_big is not None and sum(sizes[first_big + 1 :]) > 0
+        assert bool(parts) == splits
+        if not parts:
+            return
+        assert [p.number for p in parts] == list(range(len(parts))) and {p.count for p in parts} == {len(parts)}
+        covered = [b for p in parts for b in range(*p.row_groups)]
+        assert covered == list(range(len(sizes)))  # every batch exactly once, in order
+        assert all(p.first_row == sum(sizes[: p.row_groups[0]]) for p in parts)
+        assert all(sum(sizes[slice(*p.row_groups)]) >= min_rows for p in parts[:-1])
+        spec = SourceSpec(name="src", paths=(path,))
+        rows = [r for p in parts for b in read_shard(shard, spec, 7, part=p) for r in b.column("row").to_pylist()]
+        assert rows == list(range(sum(sizes)))
+
+
+def test_split_arrow_scan_equals_whole_file_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = _arrow_corpus(tmp_path / "c")
+    config = config_from_paths([corpus])
+    whole = scan(config, ScanOptions(out=tmp_path / "whole"))
+    monkeypatch.setattr(auditor.pipeline, "PART_ROWS", 100)
+    tasks, _ = plan_tasks(config, skip_bad_files=False)
+    assert [(t.shard.name, t.part.number if t.part else None) for t in tasks] == [
+        ("big.arrow", 0), ("big.arrow", 1), ("big.arrow", 2), ("small.arrow", None), ("stream.arrow", None)]
+    split = scan(config, ScanOptions(out=tmp_path / "split", workers=2))
+    summaries = _same_manifests(tmp_path / "whole", tmp_path / "split")
+    for key in ("inputs", "totals", "merkle", "dedup"):
+        assert summaries[0][key] == summaries[1][key], key
+    assert [r.n_records for r in split.shards] == [r.n_records for r in whole.shards] == [300, 20, 300]
+    assert summaries[1]["dedup"]["exact_duplicates"] >= 5
+    urls = pq.read_table(tmp_path / "split" / "records.parquet").column("url").to_pylist()
+    assert "https://example.org/299" in urls  # metadata of the last part, read from a struct column
+    again = scan(config, ScanOptions(out=tmp_path / "split", workers=2))
+    assert all(r.reused for r in again.shards)
+    assert len(list((tmp_path / "split" / ".run" / "attributes").glob("*.done.json"))) == 5
+
+
+def test_an_arrow_part_names_the_file_and_its_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [t.encode() for t in _texts(sum(_BATCHES))]
+    texts[260] = b"\xff\xfe not UTF-8"
+    corpus = _arrow_corpus(tmp_path / "c", texts=pa.array(texts, pa.binary()))
+    big = _arrow_shard(corpus / "big.arrow")
+    last = arrow_parts(big, 100)[-1]
+    spec = config_from_paths([corpus]).sources[0]
+    with pytest.raises(InputError) as split_error:
+        list(read_shard(big, spec, 16, part=last))
+    with pytest.raises(InputError) as whole_error:
+        list(read_shard(big, spec, 16))
+    assert str(split_error.value) == str(whole_error.value) and split_error.value.row == 260
+    assert str(corpus / "big.arrow") in str(split_error.value)
+    no_column = SourceSpec(name="src", paths=(corpus,), text_column="body")
+    with pytest.raises(ColumnError, match="big.arrow.*'body' not found"):
+        list(read_shard(big, no_column, 16, part=last))
+    outputs = {}
+    for label, part_rows in (("whole", 10**9), ("split", 100)):
+        monkeypatch.setattr(auditor.pipeline, "PART_ROWS", part_rows)
+        result = scan(config_from_paths([corpus]), ScanOptions(out=tmp_path / label, on_error="skip-file"))
+        assert [r.shard for r in result.shards if r.error] == ["big.arrow"]
+        assert "big.arrow (row 260)" in result.shards[0].error
+        outputs[label] = (tmp_path / label / "records.parquet").read_bytes()
+    assert outputs["whole"] == outputs["split"]
+
+
+def test_a_datasets_folder_holds_streams_which_are_not_split(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``datasets`` writes IPC streams (``ff ff ff ff``), never IPC files: its folders stay one task per
+    file, however many record batches a file holds."""
+    folder = tmp_path / "hf"
+    datasets.Dataset.from_dict({"text": _texts(2500)}).save_to_disk(str(folder))
+    _, shards = discover_shards(folder)
+    assert [s.format for s in shards] == ["arrow-stream"]
+    assert sum(1 for _ in pa.ipc.open_stream(shards[0].path)) > 1
+    assert arrow_parts(shards[0], 100) == []
+    monkeypatch.setattr(auditor.pipeline, "PART_ROWS", 100)
+    tasks, _ = plan_tasks(config_from_paths([folder]), skip_bad_files=False)
+    assert [t.part for t in tasks] == [None]

@@ -44,7 +44,8 @@ class Shard:
 @dataclass(frozen=True)
 class ShardPart:
     """Part ``number`` of ``count`` of a large file, whose first row is the file's row ``first_row``:
-    row groups ``[row_groups[0], row_groups[1])`` of a Parquet file, or, for a JSON Lines file,
+    row groups ``[row_groups[0], row_groups[1])`` of a Parquet file (record batches of an Arrow IPC
+    file, which ``key`` also calls row groups), or, for a JSON Lines file,
     the whole lines in bytes ``[byte_range[0], byte_range[1])``, the first of them the file's line
     ``first_line + 1``."""
 

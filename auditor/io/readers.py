@@ -187,8 +187,9 @@ def to_work_batch(batch: pa.RecordBatch, plan: ColumnPlan, *, source: str, shard
 def _arrow_batches(
     shard: Shard, batch_size: int, part: ShardPart | None = None
 ) -> tuple[pa.Schema, Callable[[list[str]], Iterator[pa.RecordBatch]]]:
-    """The shard's schema, and a function giving its batches (of ``part``'s row groups only, if given)
-    with only the named top-level columns (a Parquet file decodes nothing else)."""
+    """The shard's schema, and a function giving its batches (of ``part``'s row groups, or record
+    batches of an Arrow IPC file, only, if given) with only the named top-level columns (a Parquet file
+    decodes nothing else)."""
     where = str(shard.path)
     try:
         if shard.format == PARQUET:
@@ -198,9 +199,8 @@ def _arrow_batches(
                 batch_size=batch_size, row_groups=groups, columns=columns)
         if shard.format == ARROW_FILE:
             reader = ipc.open_file(pa.memory_map(str(shard.path)))
-            return reader.schema, lambda columns: (
-                reader.get_batch(i).select(columns) for i in range(reader.num_record_batches)
-            )
+            batches = range(*part.row_groups) if part is not None else range(reader.num_record_batches)
+            return reader.schema, lambda columns: (reader.get_batch(i).select(columns) for i in batches)
         if shard.format == ARROW_STREAM:
             stream = ipc.open_stream(pa.memory_map(str(shard.path)))
             return stream.schema, lambda columns: (b.select(columns) for b in stream)
@@ -370,14 +370,36 @@ def _jsonl_batch(buffer: dict[str, list[Any]], spec: SourceSpec, shard: Shard, o
 def read_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPart | None = None
                ) -> Iterator[pa.RecordBatch]:
     """Work batches of at most ``batch_size`` rows from one shard, rows in input order; with ``part``,
-    only its row groups of a Parquet file (rows numbered as in the whole file)."""
+    only its row groups of a Parquet file, record batches of an Arrow IPC file or lines of a JSON Lines
+    file (rows numbered as in the whole file)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if part is not None and shard.format not in (PARQUET, JSONL):
-        raise ValueError(f"only Parquet and plain JSON Lines files are read in parts, not {shard.format}")
+    if part is not None and shard.format not in (PARQUET, ARROW_FILE, JSONL):
+        raise ValueError(f"only Parquet, Arrow IPC and plain JSON Lines files are read in parts, not {shard.format}")
     if shard.format in (JSONL, JSONL_GZ):
         return read_jsonl_shard(shard, spec, batch_size, part=part)
     return read_arrow_shard(shard, spec, batch_size, part=part)
+
+
+def _runs(sizes: list[int], min_rows: int) -> list[ShardPart]:
+    """Runs of consecutive units (row groups, record batches) of ``sizes`` rows with at least
+    ``min_rows`` rows each (the last may have fewer; trailing empty units join it, so that the runs
+    cover every unit), or [] when there is only one run."""
+    runs: list[tuple[int, int, int]] = []  # (first unit, end unit, first row)
+    start_unit, start_row, rows, row = 0, 0, 0, 0
+    for unit, size in enumerate(sizes):
+        rows += size
+        row += size
+        if rows >= min_rows:
+            runs.append((start_unit, unit + 1, start_row))
+            start_unit, start_row, rows = unit + 1, row, 0
+    if rows or (start_unit < len(sizes) and not runs):
+        runs.append((start_unit, len(sizes), start_row))
+    elif start_unit < len(sizes):
+        runs[-1] = (runs[-1][0], len(sizes), runs[-1][2])
+    if len(runs) < 2:
+        return []
+    return [ShardPart(k, len(runs), (a, b), first) for k, (a, b, first) in enumerate(runs)]
 
 
 def parquet_parts(shard: Shard, min_rows: int) -> list[ShardPart]:
@@ -390,19 +412,25 @@ def parquet_parts(shard: Shard, min_rows: int) -> list[ShardPart]:
         metadata = pq.ParquetFile(shard.path).metadata
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError):
         return []
-    runs: list[tuple[int, int, int]] = []  # (first group, end group, first row)
-    start_group, start_row, rows, row = 0, 0, 0, 0
-    for group in range(metadata.num_row_groups):
-        rows += metadata.row_group(group).num_rows
-        row += metadata.row_group(group).num_rows
-        if rows >= min_rows:
-            runs.append((start_group, group + 1, start_row))
-            start_group, start_row, rows = group + 1, row, 0
-    if rows:
-        runs.append((start_group, metadata.num_row_groups, start_row))
-    if len(runs) < 2:
+    return _runs([metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)], min_rows)
+
+
+def arrow_parts(shard: Shard, min_rows: int) -> list[ShardPart]:
+    """Runs of consecutive record batches of an Arrow IPC file with at least ``min_rows`` rows each (the
+    last may have fewer), in ``ShardPart.row_groups``, or [] when the file is one part (or cannot be
+    read: the map step reports that). Streams are never split: they cannot seek to a batch.
+
+    Counting rows maps each batch without reading its data, but a compressed file is decompressed once
+    to count them."""
+    if shard.format != ARROW_FILE:
         return []
-    return [ShardPart(k, len(runs), (a, b), first) for k, (a, b, first) in enumerate(runs)]
+    try:
+        with pa.memory_map(str(shard.path)) as source:
+            reader = ipc.open_file(source)
+            sizes = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError):
+        return []
+    return _runs(sizes, min_rows)
 
 
 def jsonl_parts(shard: Shard, min_bytes: int) -> list[ShardPart]:
