@@ -52,9 +52,9 @@ from auditor.stages.rights import RightsStage
 from auditor.textfetch import ShardTextFetcher
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
-# A Parquet file (or Arrow IPC file) whose row groups (record batches) hold more rows than this is mapped
-# as several tasks of at least this
-# many rows each (runs of whole row groups), so that one large file uses every worker.
+# A Parquet file (or Arrow IPC file) whose row groups (record batches) hold more rows than this is
+# mapped as several tasks of at least this many rows each (runs of whole row groups or batches), so
+# that one large file uses every worker.
 PART_ROWS = 50_000
 # A plain JSON Lines file of at least twice this many bytes is mapped as runs of whole lines of at least
 # this many bytes each (one pass over the file at planning finds the line and record counts before each).
