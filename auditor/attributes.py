@@ -50,6 +50,7 @@ class AttributeFiles:
             if self.file_schemas else pa.schema([(name, pa.string()) for name in _EMPTY_COLUMNS])
         counts = [pq.ParquetFile(p).metadata.num_rows for p in self.paths]
         self.starts = np.cumsum([0, *counts]).astype(np.int64)
+        self._last: tuple[tuple[int, tuple[str, ...] | None], pa.Table] | None = None
 
     @property
     def num_rows(self) -> int:
@@ -69,6 +70,14 @@ class AttributeFiles:
                                                                                             strict=True)],
                                     schema=pa.schema(wanted))
 
+    def _cached(self, index: int, columns: Sequence[str] | None) -> pa.Table:
+        """``read``, keeping the last file read: ``gather`` calls with ascending rows (a text fetch,
+        batch by batch) then read each file once."""
+        key = (index, None if columns is None else tuple(columns))
+        if self._last is None or self._last[0] != key:
+            self._last = (key, self.read(index, columns))
+        return self._last[1]
+
     def slices(self, columns: Sequence[str] | None = None) -> Iterator[tuple[int, pa.Table]]:
         """(first row, records) of each file in order."""
         for index in range(len(self.paths)):
@@ -79,8 +88,8 @@ class AttributeFiles:
         that hold them."""
         rows = np.asarray(rows, dtype=np.int64)
         bounds = np.searchsorted(rows, self.starts)
-        tables = [self.read(int(index), columns).take(pa.array(rows[bounds[index]:bounds[index + 1]]
-                                                                - self.starts[index]))
+        tables = [self._cached(int(index), columns).take(pa.array(rows[bounds[index]:bounds[index + 1]]
+                                                                   - self.starts[index]))
                   for index in np.flatnonzero(np.diff(bounds))]
         if not tables:
             return pa.table({f.name: pa.array([], f.type) for f in self.schema

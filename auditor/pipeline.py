@@ -206,11 +206,12 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     (out / SUMMARY).unlink(missing_ok=True)
-    if not records.num_rows:
+    if records.num_rows:
+        banded = AttributeSignatures(files, minhash).band_and_write(records.slices(SIGNATURE_COLUMNS),
+                                                                    out / SIGNATURES)
+    else:
         write_signatures_first(out, files.concat(SIGNATURE_COLUMNS), minhash)
-    banded = AttributeSignatures(files, minhash).band_and_write(records.slices(SIGNATURE_COLUMNS), out / SIGNATURES) \
-        if records.num_rows else BandedSignatures.of_column(pa.array([], pa.list_(pa.uint32(), minhash.num_perm)),
-                                                            minhash)
+        banded = BandedSignatures.of_column(pa.array([], pa.list_(pa.uint32(), minhash.num_perm)), minhash)
     fetcher = ShardTextFetcher(files, tasks, batch_size) if minhash.verify else None
     try:
         clustered, dedup_summary = deduplicate(records, banded, minhash, survivor_order=policy.survivor_order,

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 SIGNATURES = "signatures.parquet"
 PII_FINDINGS = "pii_findings.parquet"
+
+
 def set_column(table: pa.Table, name: str, values: pa.Array | pa.ChunkedArray) -> pa.Table:
     """``table`` with column ``name`` replaced (or appended)."""
     if name in table.column_names:
@@ -190,7 +192,7 @@ class PreferenceRecords:
         self.files = files
         keys = set(survivor_order or ())
         self._drop = {c for c in _LICENCE_COLUMNS if c not in keys}
-        self._ranked = "licence" in files.schema.names
+        self._ranked = set(_LICENCE_COLUMNS) <= set(files.schema.names)
         fields = [f for f in files.schema if f.name not in self._drop]
         if self._ranked:
             fields += [pa.field(name, pa.int32()) for name in _PREFERENCES]
@@ -207,7 +209,7 @@ class PreferenceRecords:
         return [c for c in self.files.schema.names if c in wanted]
 
     def _finish(self, table: pa.Table, columns: Sequence[str] | None) -> pa.Table:
-        if self._ranked and "licence" in table.column_names:
+        if self._ranked and set(_LICENCE_COLUMNS) <= set(table.column_names):
             table = survivor_preferences(table)
         return table.select([c for c in self.schema.names if (columns is None or c in columns)
                              and c in table.column_names])

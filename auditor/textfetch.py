@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 
 from auditor.dedup import RecordSource, TableRecords
-from auditor.dedup._common import _strings
 from auditor.engines.local import ShardTask
 from auditor.io.readers import read_shard
 from auditor.stages.normalise import normalise_array
@@ -63,7 +62,7 @@ class ShardTextFetcher:
     def __call__(self, rows: np.ndarray) -> list[str | None]:
         located = self.records.gather(np.asarray(rows, dtype=np.int64), ["source", "shard", "row"])
         raw: list[str | None] = []
-        for source, shard, row in zip(*(_strings(located.column(c)).to_pylist() for c in ("source", "shard")),
+        for source, shard, row in zip(*(located.column(c).cast(pa.string()).to_pylist() for c in ("source", "shard")),
                                       located.column("row").to_pylist(), strict=True):
             key = (source, shard)
             text = self._text_at(key, int(row)) if key in self.tasks else None

@@ -6,7 +6,7 @@ Input: one row per record with ``record_id``, ``norm_sha256`` and ``minhash`` (s
 ``crawl_date``. Everything is columnar (numpy and Arrow): no Python object per record.
 
 1. Exact duplicates: equal ``norm_sha256`` (grouped by their first 128 bits, then compared in
-   full). Rows with ``text_null`` never cluster.
+   full). Rows with ``text_null`` or without a digest never cluster.
 2. Near duplicates: one representative per exact group goes through MinHash LSH: each band of
    ``rows`` signature values is hashed to a 64-bit key; rows sharing a key in any band are candidate
    pairs (every pair in a bucket of up to ``_FULL_PAIRS_MAX`` rows; the star from the first row plus

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from auditor.dedup._common import (
     CLUSTERED_SCHEMA,
@@ -29,14 +28,7 @@ from auditor.dedup._common import (
     _strings,
 )
 from auditor.dedup.exact import _fetch_shingle_sets, _verify, signature_jaccard
-from auditor.dedup.partition import (
-    BAND_DTYPE,
-    EXACT_DTYPE,
-    Partitions,
-    digest_prefixes,
-    group_starts,
-    partition_count,
-)
+from auditor.dedup.partition import BAND_DTYPE, Partitions, exact_edges, partition_count
 from auditor.dedup.records import RecordSource, TableRecords, _Rows
 from auditor.dedup.signatures import _check_compatible
 from auditor.dedup.survivors import _dup_table, _key_columns, _survivor_keys, _survivor_of, _survivor_rank
@@ -104,8 +96,8 @@ def cluster_records(
     ``banded``) and choose survivors, as ``find_duplicates``: but the result holds only the records
     that are in a cluster, as ``CLUSTERED_SCHEMA`` (``row``, then the ``dup_*`` columns), in row order.
 
-    Memory holds about one byte per record (which records take part in LSH banding), one partition
-    of keys at a time (``auditor.dedup.partition``), and the records of clusters: the digests,
+    Memory holds a few bytes per record (which records take part in LSH banding, and the empty
+    signature flags of ``banded``), one partition of keys at a time (``auditor.dedup.partition``), and the records of clusters: the digests,
     survivor keys and signatures of the records that are duplicates, read with ``records.gather``.
     ``eligible``: the rows that may take part (default: every row with a text).
     """
@@ -127,12 +119,16 @@ def cluster_records(
     prior_banded = [BandedSignatures.of_column(p.column("minhash"), params) for p in priors.values()]
     count = partition_count(rows.total)
 
-    exact_u, exact_v, ok = _exact_edges(rows, eligible, count)
-    near_ok = ok
-    near_ok[exact_u] = False
-    near_ok &= ~np.concatenate([banded.empty, *(p.empty for p in prior_banded)])
-    near_u, near_v = _band_edges([banded.keys, *(p.keys for p in prior_banded)], rows, near_ok, count, bands)
-    del near_ok, ok
+    if eligible is not None and len(eligible) != n:
+        raise UsageError(f"eligible: {len(eligible)} flags for {n} records")
+    # Rows in LSH banding: eligible, not an exact copy of an earlier row, not the empty signature.
+    exact_u, exact_v, banding = exact_edges(rows, eligible, count)
+    banding[exact_u] = False
+    for start, empty in zip([0, *rows.starts[:-1].tolist()], [banded.empty, *(p.empty for p in prior_banded)],
+                            strict=True):
+        banding[start : start + len(empty)] &= ~empty
+    near_u, near_v = _band_edges([banded.keys, *(p.keys for p in prior_banded)], rows, banding, count, bands)
+    del banding
 
     def rep_of(r: np.ndarray) -> np.ndarray:
         """Each row's exact representative (itself unless an exact copy of an earlier row)."""
@@ -155,8 +151,8 @@ def cluster_records(
 
     fetch = None
     if fetch_texts is not None:
-        def expected(batch: np.ndarray) -> tuple[list[str], list[str]]:
-            table = records.gather(batch, ["norm_sha256", "record_id"])
+        def expected(fetched: np.ndarray) -> tuple[list[str], list[str]]:
+            table = records.gather(fetched, ["norm_sha256", "record_id"])
             return _strings(table.column("norm_sha256")).to_pylist(), _strings(table.column("record_id")).to_pylist()
 
         fetch = functools.partial(_fetch_shingle_sets, fetch_texts=fetch_texts, expected=expected, params=params)
@@ -184,60 +180,6 @@ def cluster_records(
     result = result.drop_columns(["record_id"]).add_column(0, "row", pa.array(nodes[:new], pa.int64()))
     metadata = {DEDUP_METADATA_KEY: json.dumps(stats, sort_keys=True).encode()}
     return result.cast(CLUSTERED_SCHEMA).replace_schema_metadata(metadata)
-
-
-def _exact_edges(rows: _Rows, eligible: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Edges (sorted by their first row) from each eligible row to the first eligible row with the
-    same digest, and which rows are eligible: a digest and a text (``text_null`` false), and for new
-    records ``eligible`` (default all), for earlier manifests' a signature."""
-    ok = np.zeros(rows.total, dtype=bool)
-    parts = Partitions(count, EXACT_DTYPE)
-
-    def add(start: int, table: pa.Table, allowed: np.ndarray | None) -> None:
-        digests = table.column("norm_sha256")
-        m = len(digests)
-        mine = np.asarray(digests.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        if "text_null" in table.column_names:
-            mine &= ~np.asarray(pc.fill_null(table.column("text_null"), False).to_numpy(zero_copy_only=False), dtype=bool)
-        if allowed is not None:
-            mine &= allowed
-        ok[start : start + m] = mine
-        chunks = _strings(digests)
-        prefix = digest_prefixes(chunks) if m else np.empty((0, 2), np.uint64)
-        keep = np.flatnonzero(mine)
-        block = np.empty(len(keep), dtype=EXACT_DTYPE)
-        block["hi"], block["lo"], block["row"] = prefix[keep, 0], prefix[keep, 1], start + keep
-        parts.append(block["hi"], block)
-
-    try:
-        for start, table in rows.records.slices(["norm_sha256", "text_null"]):
-            add(start, table, None if eligible is None else eligible[start : start + table.num_rows])
-        for start, prior in rows.prior_slices():
-            add(start, prior, np.asarray(prior.column("minhash").is_valid().to_numpy(zero_copy_only=False), dtype=bool))
-        found_u, found_v = [], []
-        for block in parts:
-            block = block[np.lexsort((block["row"], block["lo"], block["hi"]))]
-            group = np.cumsum(group_starts(block["hi"], block["lo"])) - 1
-            grouped = np.bincount(group)[group] > 1 if len(group) else np.zeros(0, dtype=bool)
-            members, group = block["row"][grouped], group[grouped]
-            if not len(members):
-                continue
-            # Equal prefixes: the full digests decide (a 128-bit prefix collision splits the group).
-            by_row = np.argsort(members, kind="stable")
-            codes = np.empty(len(members), dtype=np.int64)
-            digests = rows.strings(members[by_row], "norm_sha256")
-            codes[by_row] = pc.dictionary_encode(digests).indices.to_numpy(zero_copy_only=False)
-            order = np.lexsort((members, codes, group))
-            members, starts = members[order], group_starts(group[order], codes[order])
-            first = members[starts][np.cumsum(starts) - 1]
-            found_u.append(members[~starts])
-            found_v.append(first[~starts])
-    finally:
-        parts.close()
-    u = np.concatenate(found_u) if found_u else np.empty(0, np.int64)
-    v = np.concatenate(found_v) if found_v else np.empty(0, np.int64)
-    order = np.argsort(u, kind="stable")
-    return u[order], v[order], ok
 
 
 # Band keys read per step when they are partitioned.

@@ -118,13 +118,14 @@ def _fetch_shingle_sets(
     spilled = SpilledHashes()
     sizes = np.zeros(len(rows), dtype=np.int64)
     available = np.zeros(len(rows), dtype=bool)
+    all_digests, all_ids = expected(rows)  # once: a source reads its files once for every row
     for start in range(0, len(rows), FETCH_BATCH):
         batch = rows[start : start + FETCH_BATCH]
         got = fetch_texts(batch.copy())
         texts = got.to_pylist() if isinstance(got, pa.Array | pa.ChunkedArray) else list(got)
         if len(texts) != len(batch):
             raise UsageError(f"fetch_texts returned {len(texts)} texts for {len(batch)} rows")
-        digests, ids = expected(batch)
+        digests, ids = all_digests[start : start + FETCH_BATCH], all_ids[start : start + FETCH_BATCH]
         for k, (text, digest) in enumerate(zip(texts, digests, strict=True)):
             if text is None:
                 continue

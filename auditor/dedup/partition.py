@@ -1,4 +1,5 @@
-"""Hash partitions for clustering a corpus larger than memory.
+"""Hash partitions for clustering a corpus larger than memory, and exact groups over them
+(``exact_edges``).
 
 Exact grouping sorts every record's 128-bit digest prefix, and LSH banding sorts every record's key
 in each band. Both keys are uniform hashes, so their top bits split the records into ``count``
@@ -18,8 +19,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from auditor.dedup._common import _HEX
+from auditor.dedup.records import _Rows
 
 # Records per partition before the keys are spilled to temporary files (24 bytes a record for the
 # exact pass, 16 for a band).
@@ -86,7 +89,8 @@ class Partitions:
 def digest_prefixes(chunk: pa.Array) -> np.ndarray:
     """The first 128 bits of each digest (as (n, 2) uint64), the same for a value whichever chunk it
     is in: of the hex digest itself for 64-character hex strings, else of the SHA-256 of the string
-    (null: zeros). Rows with equal prefixes are compared in full afterwards, so any string works."""
+    (null: zeros). Rows with equal prefixes are compared in full afterwards, so any string works.
+    Temporaries: 32 bytes a row when every value is a 64-character string, else blocks of rows."""
     chunk = chunk.cast(pa.string())
     n = len(chunk)
     out = np.zeros((n, 2), dtype=np.uint64)
@@ -95,16 +99,88 @@ def digest_prefixes(chunk: pa.Array) -> np.ndarray:
     offsets = np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset : chunk.offset + n + 1]
     data = np.frombuffer(chunk.buffers()[2], np.uint8) if chunk.buffers()[2] is not None else np.empty(0, np.uint8)
     valid = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    hexed = np.flatnonzero(valid & (np.diff(offsets) == 64))
-    nibbles = _HEX[data[offsets[hexed, None] + np.arange(32)]] if len(hexed) else np.empty((0, 32), np.uint8)
-    good = nibbles.max(axis=1, initial=0) <= 15
-    packed = (nibbles[good, 0::2] << 4) | nibbles[good, 1::2]
-    out[hexed[good]] = packed.view(">u8").astype(np.uint64)
-    other = np.setdiff1d(np.flatnonzero(valid), hexed[good])
-    for i in other.tolist():
+    lengths = np.diff(offsets)
+    if not chunk.null_count and np.all(lengths == 64):
+        blocks = [(np.arange(n), data[offsets[0] : offsets[-1]].reshape(n, 64)[:, :32])]
+    else:
+        hexed = np.flatnonzero(valid & (lengths == 64))
+        blocks = [(rows, data[offsets[rows, None] + np.arange(32)])
+                  for rows in np.array_split(hexed, max(1, len(hexed) // _PREFIX_BLOCK))]
+    done = np.zeros(n, dtype=bool)
+    for rows, text in blocks:
+        nibbles = _HEX[text]
+        good = nibbles.max(axis=1, initial=0) <= 15
+        packed = (nibbles[good, 0::2] << 4) | nibbles[good, 1::2]
+        out[rows[good]] = packed.view(">u8").astype(np.uint64)
+        done[rows[good]] = True
+    for i in np.flatnonzero(valid & ~done).tolist():
         value = chunk[i].as_py().encode("utf-8")
         out[i] = np.frombuffer(hashlib.sha256(value).digest()[:16], ">u8")
     return out
+
+
+_PREFIX_BLOCK = 1 << 16
+
+
+def exact_edges(rows: _Rows, eligible: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges (sorted by their first row) from each eligible row to the first eligible row with the
+    same digest, and which rows are eligible: a digest and a text (``text_null`` false), and for new
+    records ``eligible`` (default all), for earlier manifests' a signature.
+
+    Rows are grouped by 128-bit digest prefix in ``count`` hash partitions; the full digests of the
+    rows grouped with another are then read in one pass (``gather``) and split any group whose
+    prefixes are equal and digests are not."""
+    ok = np.zeros(rows.total, dtype=bool)
+    parts = Partitions(count, EXACT_DTYPE)
+
+    def add(start: int, table: pa.Table, allowed: np.ndarray | None) -> None:
+        digests = table.column("norm_sha256")
+        m = len(digests)
+        mine = np.asarray(digests.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        if "text_null" in table.column_names:
+            mine &= ~np.asarray(pc.fill_null(table.column("text_null"), False).to_numpy(zero_copy_only=False),
+                                dtype=bool)
+        if allowed is not None:
+            mine &= allowed
+        ok[start : start + m] = mine
+        prefix = np.concatenate([digest_prefixes(c) for c in digests.chunks]) if m else np.empty((0, 2), np.uint64)
+        keep = np.flatnonzero(mine)
+        block = np.empty(len(keep), dtype=EXACT_DTYPE)
+        block["hi"], block["lo"], block["row"] = prefix[keep, 0], prefix[keep, 1], start + keep
+        parts.append(block["hi"], block)
+
+    members: list[np.ndarray] = []
+    groups: list[np.ndarray] = []
+    try:
+        for start, table in rows.records.slices(["norm_sha256", "text_null"]):
+            add(start, table, None if eligible is None else eligible[start : start + table.num_rows])
+        for start, prior in rows.prior_slices():
+            add(start, prior, np.asarray(prior.column("minhash").is_valid().to_numpy(zero_copy_only=False), dtype=bool))
+        offset = 0
+        for block in parts:
+            block = block[np.lexsort((block["row"], block["lo"], block["hi"]))]
+            group = np.cumsum(group_starts(block["hi"], block["lo"])) - 1
+            grouped = np.bincount(group)[group] > 1 if len(group) else np.zeros(0, dtype=bool)
+            members.append(block["row"][grouped])
+            groups.append(group[grouped] + offset)
+            offset += len(group)
+    finally:
+        parts.close()
+    member = np.concatenate(members) if members else np.empty(0, np.int64)
+    group = np.concatenate(groups) if groups else np.empty(0, np.int64)
+    if not len(member):
+        return np.empty(0, np.int64), np.empty(0, np.int64), ok
+    # Equal prefixes: the full digests decide (a 128-bit prefix collision splits the group).
+    by_row = np.argsort(member, kind="stable")
+    codes = np.empty(len(member), dtype=np.int64)
+    codes[by_row] = pc.dictionary_encode(rows.strings(member[by_row], "norm_sha256")).indices.to_numpy(
+        zero_copy_only=False)
+    order = np.lexsort((member, codes, group))
+    member, starts = member[order], group_starts(group[order], codes[order])
+    first = member[starts][np.cumsum(starts) - 1]
+    u, v = member[~starts], first[~starts]
+    order = np.argsort(u, kind="stable")
+    return u[order], v[order], ok
 
 
 def group_starts(*keys: np.ndarray) -> np.ndarray:
