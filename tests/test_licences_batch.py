@@ -647,7 +647,7 @@ def test_gate_counts_cover_every_gate(texts: list[str]) -> None:
 
     def keep(*args: object) -> object:
         result = original(*args)  # type: ignore[arg-type]
-        captured.append(args[3])  # type: ignore[arg-type]
+        captured.append(args[2])  # type: ignore[arg-type]
         return result
 
     plan._gates.window_matches = keep  # type: ignore[method-assign,assignment]

@@ -246,6 +246,20 @@ def test_encode_equals_dictionary_encode(values: list[str | None], cut: int, rep
     assert [None if c < 0 else dictionary[c] for c in codes.tolist()] == column.to_pylist()
 
 
+@pytest.mark.parametrize(
+    "values",
+    [["aa", "a", "aaa"], ["ab", "ab", "ab"], ["abab", "ab", "ab"], ["web"] * 5 + ["wéb"], ["x"]],
+)
+def test_encode_of_repeated_bytes(values: list[str]) -> None:
+    """Values whose bytes concatenate to one value repeated are not taken for one repeated value."""
+    import pyarrow as pa
+
+    from auditor.stages.licence import _encode
+
+    codes, dictionary = _encode(pa.array(values, pa.string()))
+    assert [dictionary[c] for c in codes.tolist()] == values
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(0, 10**7), max_size=40))
 def test_dense_equals_unique(keys: list[int]) -> None:

@@ -12,25 +12,26 @@ Work per batch, cheapest first:
    counted in the candidates' windows. A row without a cue has no finding. No match starts more than
    ``content._TRIGGER_REACH`` (80) characters before its trigger, so later steps read only a *window*
    of each candidate, from 81 characters before its first cue to its end: for a page with a copyright
-   footer, the footer (Hyperscan reads it from 81 bytes before the cue when those are ASCII).
-   A candidate holding 'İ' (``gates.LENGTHENING``: ``str.lower()`` lengthens it, and ``scan`` then
-   searches every notice everywhere) goes to Python.
+   footer, the footer (with Hyperscan, the window starts 81 bytes before the cue when those are ASCII,
+   else 324 bytes before: 81 characters of any width). A candidate holding 'İ' (``gates.LENGTHENING``:
+   ``str.lower()`` lengthens it, and ``scan`` then searches every notice everywhere) goes to Python.
 2. A window is *safe* when every non-ASCII character in it is whitespace or in
-   ``patterns.SAFE_NON_ASCII`` (checked with numpy): there Python's regex semantics and the exact
-   RE2 forms (``patterns.to_re2(.., "exact")``) agree. A window whose other non-ASCII characters are
-   CJK (``patterns.WORDISH_RANGES``) is as good where no notice that reads word classes
+   ``patterns.SAFE_NON_ASCII`` (checked with numpy, ``batch_windows``): there Python's regex semantics
+   and the exact RE2 forms (``patterns.to_re2(.., "exact")``) agree. A window whose other non-ASCII
+   characters are CJK (``patterns.WORDISH_RANGES``) is as good where no notice that reads word classes
    (``patterns.reads_word_class``: \\b, \\w) has a gate: Chinese notices are settled here too. Rows
    with another window go to Python (``ContentScanner._scan``, the reference).
-3. Copyright notices: each notice's exact form finds its first match in the windows (RE2 per notice,
-   or one Hyperscan scan of all windows). It is Python's when it starts with one of the notice's
-   triggers and is at most ``_MATCH_SPAN`` bytes long, so it lies in Python's window around that
-   trigger; otherwise the row goes to Python.
+3. Copyright notices (``batch_copyright.CopyrightStep``): each notice's exact form finds its first
+   match in the windows (RE2 per notice, or one Hyperscan scan of all windows). It is Python's when it
+   starts with one of the notice's triggers and is at most ``MATCH_SPAN`` bytes long, so it lies in
+   Python's window around that trigger; otherwise the row goes to Python.
 4. SPDX ids and licence notices (``batch_notices.NoticeStep``, same Hyperscan scan, or RE2), then full
    licence texts (``fulltext.identify_full_texts``, once for all rows that ``scan``'s rule sends there).
 
-Byte offsets become character offsets with the ``n_chars`` column of the normalise stage when the batch
-has it, else with ``utf8_length`` of those rows. No per-row Python object is made for rows without a
-cue, nor for rows settled in step 3; step 4 runs a notice's own Python pattern once per row it matched.
+The findings are put together column-wise (``batch_columns``). Byte offsets become character offsets
+with the ``n_chars`` column of the normalise stage when the batch has it, else by decoding the bytes
+of each row before its window. No per-row Python object is made for rows without a cue, nor for rows
+settled in step 3; step 4 runs a notice's own Python pattern once per row it matched.
 Without gate counts (RE2 with gates that ASCII case folding cannot find exactly, or a batch with
 fewer than ``BatchPlan.re2_notice_rows`` such rows, where Python is cheaper than RE2's compilations)
 steps 3 and 4 take only rows that can hold nothing but copyright notices.
@@ -38,21 +39,22 @@ steps 3 and 4 take only rows that can hold nothing but copyright notices.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from auditor.licences.batch_columns import Collector, ContentColumns
+from auditor.licences.batch_copyright import CopyrightStep
 from auditor.licences.batch_notices import NoticeStep
 from auditor.licences.batch_windows import (
-    Multibyte,
     char_classes,
-    starts_with_trigger,
+    prefix_chars,
+    row_texts,
     string_buffers,
     unsafe_rows,
+    window_array,
     windows_of,
 )
 from auditor.licences.gates import LENGTHENING, GateFinder, Located
@@ -60,19 +62,16 @@ from auditor.licences.patterns import (
     SAFE_NON_ASCII,
     WORDISH_RANGES,
     cue_through,
-    literal_prefixes,
     literals_to_re2,
     prefilter_re2,
     reads_word_class,
-    to_re2,
 )
 
 if TYPE_CHECKING:
-    from auditor.licences.content import ContentScanner, Finding
+    from auditor.licences.content import ContentScanner
 
-# Same bound as content._MATCH_SPAN: Python searches a notice up to the end of the line this far after
-# its trigger; an RE2 match that starts at a trigger and is no longer than this lies in that window.
-_MATCH_SPAN = 400
+__all__ = ["BatchPlan", "ContentColumns", "word_cues"]
+
 _NON_NOTICE_LITERALS = ("licen", "warrant", "creativecommons")
 # Gates whose counts step 4 reads (content._SPDX_GATES and content._FULLTEXT_GATES).
 _SPDX_GATES = ("spdx-license-identifier",)
@@ -105,20 +104,22 @@ def word_cues(scanner: ContentScanner, gate_index: dict[str, int]) -> dict[int, 
     return cues
 
 
-def _scan_from(
-    win_offsets: np.ndarray, row_end: np.ndarray, first_abs: np.ndarray, multibyte: Multibyte
-) -> np.ndarray:
-    """Where the regex engine starts reading each window: ``_TRIGGER_REACH`` + 1 bytes before its first
-    cue when those bytes are ASCII (that many characters: as far back as Python reads), else at the
-    window's start (``_WINDOW_BACK`` bytes back covers any characters). The copyright footer of a page
-    is then read from shortly before it, not from 324 bytes before."""
-    start = win_offsets[:-1]
-    cue = start + first_abs - (row_end - (win_offsets[1:] - start))
-    back = cue - (_TRIGGER_REACH + 1)
-    # No lead byte in [back - 3, cue): no multi-byte character has a byte in [back, cue).
-    lead = multibyte.lead
-    ascii_only = np.searchsorted(lead, cue) == np.searchsorted(lead, back - 3)
-    return np.where(ascii_only & (back > start), back, start)
+def _window_back(data: pa.Buffer, row_start: np.ndarray, first_abs: np.ndarray) -> np.ndarray:
+    """How many bytes before its first cue each window starts: ``_TRIGGER_REACH`` + 1 when those bytes
+    are ASCII (that many characters: as far back as Python reads), else ``_WINDOW_BACK`` (which covers
+    any characters). The copyright footer of a page is then read from shortly before it, not from 324
+    bytes before."""
+    reach = _TRIGGER_REACH + 1
+    view = memoryview(data)
+    # A row starting later than ``reach`` bytes before its cue: the window starts at the row start,
+    # whatever those bytes are.
+    start = np.maximum(first_abs - reach, row_start)
+    ascii_only = np.fromiter(
+        (view[a:b].tobytes().isascii() for a, b in zip(start.tolist(), first_abs.tolist(), strict=True)),
+        bool,
+        count=len(start),
+    )
+    return np.where(ascii_only, reach, _WINDOW_BACK)
 
 
 def _self_overlapping(literal: str) -> bool:
@@ -134,108 +135,6 @@ def _alternation(parts: list[str]) -> str:
     return "|".join(dict.fromkeys(parts))
 
 
-@dataclass(frozen=True)
-class _CopyrightNotice:
-    id: str
-    value: str
-    regex: str  # exact RE2 form
-    triggers: tuple[bytes, ...]
-    gates: tuple[int, ...]  # indices of the triggers in ``ContentScanner.gates``
-    # Every match starts with a trigger (its literal prefixes do, ``patterns.literal_prefixes``): on a
-    # safe or word-ish window, no need to check.
-    at_trigger: bool = False
-
-
-@dataclass
-class ContentColumns:
-    """Findings of a batch, one entry per finding: ``rows`` ascending, each row's in ``scan`` order.
-
-    ``kind``, ``value`` and ``detail`` are codes into ``labels``; ``offset`` is -1 for findings with no
-    offset (full-text matches).
-    """
-
-    num_rows: int
-    rows: np.ndarray
-    kind: np.ndarray
-    value: np.ndarray
-    offset: np.ndarray
-    detail: np.ndarray
-    labels: list[str]
-    python_rows: int = 0  # rows scanned by ``ContentScanner._scan`` (the others were settled column-wise)
-
-    @classmethod
-    def empty(cls, num_rows: int) -> ContentColumns:
-        none = np.empty(0, np.int64)
-        return cls(num_rows, none, none, none, none, none, [])
-
-    def by_row(self) -> dict[int, list[Finding]]:
-        from auditor.licences.content import Finding
-
-        found: dict[int, list[Finding]] = {}
-        labels = self.labels
-        for row, kind, value, offset, detail in zip(
-            self.rows.tolist(),
-            self.kind.tolist(),
-            self.value.tolist(),
-            self.offset.tolist(),
-            self.detail.tolist(),
-            strict=True,
-        ):
-            finding = Finding(labels[kind], labels[value], None if offset < 0 else offset, labels[detail])
-            found.setdefault(row, []).append(finding)
-        return found
-
-
-class _Collector:
-    """Accumulates findings (vectorised parts and Python ``Finding`` lists) into ``ContentColumns``."""
-
-    def __init__(self) -> None:
-        self.labels: list[str] = []
-        self._codes: dict[str, int] = {}
-        self.parts: list[tuple[np.ndarray, ...]] = []
-
-    def code(self, label: str) -> int:
-        code = self._codes.get(label)
-        if code is None:
-            code = self._codes[label] = len(self.labels)
-            self.labels.append(label)
-        return code
-
-    def add_findings(self, row_findings: list[tuple[int, list[Finding]]]) -> None:
-        rows: list[int] = []
-        columns: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
-        kind, value, offset, detail = columns
-        for row, findings in row_findings:
-            for f in findings:
-                rows.append(row)
-                kind.append(self.code(f.kind))
-                value.append(self.code(f.value))
-                offset.append(-1 if f.offset is None else f.offset)
-                detail.append(self.code(f.detail))
-        if rows:
-            self.parts.append(
-                (np.array(rows, np.int64), *(np.array(c, np.int64) for c in columns))  # type: ignore[arg-type]
-            )
-
-    def finish(self, num_rows: int, python_rows: int = 0) -> ContentColumns:
-        if not self.parts:
-            empty = ContentColumns.empty(num_rows)
-            empty.python_rows = python_rows
-            return empty
-        rows, kind, value, offset, detail = (np.concatenate(c) for c in zip(*self.parts, strict=True))
-        order = np.argsort(rows, kind="stable")  # row sets of the parts are disjoint
-        return ContentColumns(
-            num_rows,
-            rows[order],
-            kind[order],
-            value[order],
-            offset[order],
-            detail[order],
-            self.labels,
-            python_rows,
-        )
-
-
 class BatchPlan:
     """The compiled RE2 forms a ``ContentScanner`` needs for whole columns (built once, in setup)."""
 
@@ -247,40 +146,23 @@ class BatchPlan:
         python_gates = set(scanner.gates) - {
             t for n in scanner.notices if n.kind == "copyright-notice" for t in n.triggers
         }
-        self.copyright: list[_CopyrightNotice] = []
+        # Step 3: the copyright notices with an exact RE2 form; the other notices go to Python.
+        self.copyright = CopyrightStep(scanner, gate_index)
         cues = word_cues(scanner, gate_index)
         for notice in scanner.notices:
             cue = prefilter_re2(notice.pattern, notice.triggers)
             if all(gate_index[t] in cues for t in notice.triggers):  # "licensed under", not " under "
                 cue = _alternation([cues[gate_index[t]] for t in notice.triggers])
             prefilter.append(cue)
-            exact = to_re2(notice.pattern, "exact") if notice.kind == "copyright-notice" else None
-            if exact is None:
+            if notice.id not in self.copyright.ids:
                 python_cues.append(cue)
                 python_gates.update(notice.triggers)
-                continue
-            prefixes = literal_prefixes(notice.pattern)
-            self.copyright.append(
-                _CopyrightNotice(
-                    notice.id,
-                    notice.value or "copyright",
-                    exact,
-                    tuple(t.encode() for t in notice.triggers),
-                    tuple(gate_index[t] for t in notice.triggers),
-                    prefixes is not None and all(p.startswith(notice.triggers) for p in prefixes),
-                )
-            )
         self.prefilter = _alternation(prefilter)
         self.python_cues = _alternation(python_cues)
         self._python_gates = np.array(sorted(gate_index[g] for g in python_gates), np.int64)
         self._char_classes = char_classes(SAFE_NON_ASCII, WORDISH_RANGES)
         # A window with word-ish characters (CJK) is settled column-wise only where no matcher that
         # reads word classes runs: none of their gates occurs (``patterns.WORDISH_RANGES``).
-        # Step 3: each notice's value (index into ``_copyright_values``); the notices whose matches may
-        # start elsewhere than at a trigger (their starts are checked).
-        self._copyright_values = sorted({n.value for n in self.copyright})
-        self._copyright_value = np.array([self._copyright_values.index(n.value) for n in self.copyright], np.int64)
-        self._check_trigger = [k for k, n in enumerate(self.copyright) if not n.at_trigger]
         self._word_gates = np.array(
             sorted({gate_index[t] for n in scanner.notices if reads_word_class(n.pattern) for t in n.triggers}),
             np.int64,
@@ -304,7 +186,7 @@ class BatchPlan:
             self._gates = GateFinder(
                 scanner.gates,
                 tuple(gate_index[g] for g in sorted(python_gates)),
-                tuple(n.regex for n in self.copyright)
+                self.copyright.regexes
                 + (self.notices.hyperscan_regexes if self.notices is not None else ()),
                 cues,
                 # Gates that hold a root are counted in the windows, which only rows settled
@@ -324,7 +206,7 @@ class BatchPlan:
         for regex in (
             self.prefilter,
             self.python_cues,
-            *(n.regex for n in self.copyright),
+            *self.copyright.regexes,
             *(m.regex for m in (self.notices.matchers if self.notices is not None else ())),
         ):
             pc.extract_regex_span(probe, f"(?P<probe>{regex})")
@@ -340,7 +222,7 @@ class BatchPlan:
             texts = texts.combine_chunks()
         if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
             texts = texts.cast(pa.large_string())
-        collector = _Collector()
+        collector = Collector()
         offsets, data = string_buffers(texts)
         if data is None or not len(texts):
             return collector.finish(len(texts))
@@ -407,7 +289,7 @@ class BatchPlan:
         # "licen"), so none starts more than the longest gate's length before the first cue (but a
         # copyright trigger whose cue is refined, where no notice can match).
         longest = max(len(g.encode()) for g in self.scanner.gates)
-        windows, _b, _o = windows_of(data, offsets[candidates], first_abs, offsets[candidates + 1], longest)
+        windows = window_array(*windows_of(data, offsets[candidates], first_abs, offsets[candidates + 1], longest)[:2])
         to_python = _mask(pc.match_substring_regex(windows, self.python_cues))
         if self.notices is None or int(to_python.sum()) < self.re2_notice_rows:
             return Located(candidates, first_abs, to_python, None, whole_text)
@@ -427,39 +309,9 @@ class BatchPlan:
                 counts[row, self._licen] = lowered.count(licen)
         return Located(candidates, first_abs, to_python, counts, whole_text)
 
-    def _copyright_firsts_re2(
-        self, subset: pa.Array, gate_sets: np.ndarray | None, skip: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """As ``GateFinder.copyright_firsts``, with RE2 (a length of 0: at most ``_MATCH_SPAN`` bytes
-        follow the start)."""
-        n = len(subset)
-        found: list[tuple[np.ndarray, ...]] = [(np.empty(0, np.int64),) * 4]
-        for k, notice in enumerate(self.copyright):
-            run = ~skip
-            if gate_sets is not None:
-                run &= gate_sets[:, list(notice.gates)].any(axis=1)  # no trigger, no match
-            at = np.flatnonzero(run)
-            if not len(at):
-                continue
-            part = subset.take(pa.array(at)) if len(at) < n else subset
-            start = pc.fill_null(pc.find_substring_regex(part, notice.regex), -1).to_numpy(
-                zero_copy_only=False
-            )
-            hit = np.flatnonzero(start >= 0)
-            start = start[hit].astype(np.int64)
-            length = np.zeros(len(hit), np.int64)
-            # Measure a match (a capture group makes RE2 slower) only where it could be too long.
-            lengths_left = pc.binary_length(part.take(pa.array(hit))).to_numpy(zero_copy_only=False) - start
-            long = np.flatnonzero(lengths_left > _MATCH_SPAN)
-            if len(long):
-                spans = pc.extract_regex_span(part.take(pa.array(hit[long])), f"(?P<m>{notice.regex})")
-                length[long] = spans.field("m").flatten().to_numpy(zero_copy_only=False).reshape(-1, 2)[:, 1]
-            found.append((np.full(len(hit), k, np.int64), at[hit], start, length))
-        return tuple(np.concatenate(c) for c in zip(*found, strict=True))  # type: ignore[return-value]
-
     def _columnwise(
         self,
-        collector: _Collector,
+        collector: Collector,
         texts: pa.Array,
         n_chars: pa.Array | None,
         offsets: np.ndarray,
@@ -472,21 +324,22 @@ class BatchPlan:
         """Steps 2 to 4 for ``rows`` (whose first cue starts at byte ``first_abs``); the findings of the
         rows they settle go to ``collector``. Returns the mask of rows left to Python: those of
         ``whole_text`` (``gates.LENGTHENING``) and those steps 2 to 4 cannot settle."""
-        windows, win_bytes, win_offsets = windows_of(
-            data, offsets[rows], first_abs, offsets[rows + 1], _WINDOW_BACK
+        hyperscan = self._gates is not None and self._gates.available()
+        back = _window_back(data, offsets[rows], first_abs) if hyperscan else _WINDOW_BACK
+        win_bytes, win_offsets, separated = windows_of(
+            data, offsets[rows], first_abs, offsets[rows + 1], back, separated=hyperscan
         )
+        windows = None if hyperscan else window_array(win_bytes, win_offsets)
         unsafe = unsafe_rows(win_bytes, win_offsets, self._char_classes)
         multibyte = unsafe.multibyte
         label = collector.code
-        hyperscan = self._gates is not None and self._gates.available()
         matches = None
         if hyperscan:
-            scan_from = _scan_from(win_offsets, offsets[rows + 1], first_abs, multibyte)
-            matches = self._gates.window_matches(win_bytes, win_offsets, scan_from, counts)  # type: ignore[union-attr]
+            matches = self._gates.window_matches(win_bytes, win_offsets, counts, separated)  # type: ignore[union-attr]
         gate_sets = None if counts is None else counts > 0
         unsettled = whole_text | unsafe.unsafe
         unsettled |= unsafe.wordish if gate_sets is None else unsafe.wordish & gate_sets[:, self._word_gates].any(axis=1)
-        at, kind, value, offset, detail = self._copyright(
+        at, kind, value, offset, detail = self.copyright.settle(
             windows, win_bytes, win_offsets, gate_sets, unsettled, label, matches
         )
         # Step 3 gives byte offsets in the window, step 4 character offsets in the window.
@@ -496,9 +349,9 @@ class BatchPlan:
         full_text = np.empty(0, np.int64)
         if counts is not None and gate_sets is not None and self.notices is not None:
             if matches is not None:
-                firsts = self.notices.firsts_hyperscan(matches, len(self.copyright), len(rows))
+                firsts = self.notices.firsts_hyperscan(matches, len(self.copyright.notices), len(rows))
             else:
-                firsts = self.notices.firsts_re2(windows, gate_sets, unsettled)
+                firsts = self.notices.firsts_re2(windows, gate_sets, unsettled)  # type: ignore[arg-type]
             found = self.notices.run(win_bytes, win_offsets, counts, firsts, unsettled, label)
             parts.append((found.at, found.kind, found.value, found.offset, found.detail))
             # ``scan``'s full-text rule: "warrant" occurs, or "licen" three times and no notice names one.
@@ -512,18 +365,19 @@ class BatchPlan:
         # length minus window length, in characters).
         need = np.flatnonzero(np.bincount(at, minlength=len(rows)))
         if len(need):
+            lead = np.zeros(len(rows), np.int64)
             if n_chars is not None:
                 row_chars = np.asarray(
                     n_chars.take(pa.array(rows[need])).to_numpy(zero_copy_only=False), np.int64
                 )
+                lead[need] = row_chars - multibyte.chars(base[need], win_offsets[need + 1])
             else:
-                lengths = pc.utf8_length(texts.take(pa.array(rows[need])))
-                row_chars = np.asarray(lengths.to_numpy(zero_copy_only=False), np.int64)
-            lead = np.zeros(len(rows), np.int64)
-            lead[need] = row_chars - multibyte.chars(base[need], win_offsets[need + 1])
+                # The characters before the window: those of its row's bytes before it.
+                row_end = offsets[rows[need] + 1]
+                lead[need] = prefix_chars(data, offsets[rows[need]], row_end - (win_offsets[need + 1] - base[need]))
             offset = lead[at] + offset
         if len(full_text):
-            full = self.scanner.full_texts(texts.take(pa.array(rows[full_text])).to_pylist())
+            full = self.scanner.full_texts(row_texts(data, offsets, rows[full_text]))
             hits = []
             for window, match in zip(full_text.tolist(), full, strict=True):
                 if match is not None:
@@ -535,57 +389,5 @@ class BatchPlan:
                     np.concatenate([column, extra[:, k]])
                     for k, column in enumerate((at, kind, value, offset, detail))
                 )
-        if len(at):
-            # ``scan`` orders a row's findings by offset (full texts last), then kind, then value.
-            labels = collector.labels
-            rank = np.empty(len(labels), np.int64)
-            rank[sorted(range(len(labels)), key=labels.__getitem__)] = np.arange(len(labels))
-            order = np.lexsort((rank[value], rank[kind], offset, offset < 0, at))
-            collector.parts.append((rows[at[order]], kind[order], value[order], offset[order], detail[order]))
+        collector.add_columns(rows[at], kind, value, offset, detail)
         return unsettled
-
-    def _copyright(
-        self,
-        windows: pa.Array,
-        win_bytes: np.ndarray,
-        win_offsets: np.ndarray,
-        gate_sets: np.ndarray | None,
-        unsettled: np.ndarray,
-        label: Callable[[str], int],
-        matches: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
-    ) -> tuple[np.ndarray, ...]:
-        """Step 3: (window, kind, value, byte offset in the window, detail) of the copyright findings;
-        sets ``unsettled`` for windows RE2 (or Hyperscan's ``matches``) cannot settle."""
-        if matches is not None:
-            notice, window, start, length = GateFinder.copyright_firsts(matches, win_offsets, len(self.copyright))
-        else:
-            notice, window, start, length = self._copyright_firsts_re2(windows, gate_sets, unsettled)
-        keep = ~unsettled[window]
-        notice, window, start, length = notice[keep], window[keep], start[keep], length[keep]
-        # Python finds a match only if it lies in the window around the trigger it starts with.
-        ok = length <= _MATCH_SPAN
-        base = win_offsets[window]
-        for k in self._check_trigger:
-            at = np.flatnonzero(notice == k)
-            if len(at):
-                ok[at] &= starts_with_trigger(
-                    win_bytes, base[at] + start[at], win_offsets[window[at] + 1], self.copyright[k].triggers
-                )
-        unsettled[window[~ok]] = True
-        notice, window, start = notice[ok], window[ok], start[ok]
-        # Per value, the first notice (in file order) with a match gives the finding, as in ``scan``:
-        # the entries come by notice, so a stable sort by (value, window) keeps that order.
-        value = self._copyright_value[notice]
-        order = np.lexsort((window, value))
-        first = np.ones(len(order), bool)
-        first[1:] = (value[order][1:] != value[order][:-1]) | (window[order][1:] != window[order][:-1])
-        pick = order[first]
-        values = np.array([label(v) for v in self._copyright_values], np.int64)
-        details = np.array([label(n.id) for n in self.copyright], np.int64)
-        return (
-            window[pick],
-            np.full(len(pick), label("copyright-notice"), np.int64),
-            values[value[pick]],
-            start[pick],
-            details[notice[pick]],
-        )

@@ -204,21 +204,25 @@ class NoticeStep:
         named = np.zeros(n, bool)
         view = memoryview(win_bytes)
         kinds = {"spdx-id": label("spdx-id"), "licence-notice": label("licence-notice")}
+        named_code = kinds["licence-notice"]
         bounds = [0, *(np.flatnonzero(window[1:] != window[:-1]) + 1).tolist(), len(window)] if len(window) else [0]
         hits = list(zip(matcher.tolist(), start.tolist(), reach.tolist(), strict=True))
+        windows = window.tolist()
+        begin, end = win_offsets[:-1].tolist(), win_offsets[1:].tolist()
+        left: list[int] = []
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            w = int(window[lo])
-            found = self._window(view[win_offsets[w] : win_offsets[w + 1]], hits[lo:hi])
+            w = windows[lo]
+            found = self._window(view[begin[w] : end[w]], hits[lo:hi])
             if found is None:
-                unsettled[w] = True
+                left.append(w)
                 continue
-            for kind, value, offset, detail in found:
-                rows.append((w, kinds[kind], label(value), offset, label(detail)))
-                named[w] |= kind == "licence-notice"
+            rows.extend((w, kinds[kind], label(value), offset, label(detail)) for kind, value, offset, detail in found)
+        unsettled[left] = True
         if not rows:
             empty = np.empty(0, np.int64)
             return NoticeFindings(empty, empty, empty, empty, empty, named)
         table = np.array(rows, np.int64).reshape(-1, 5)
+        named[table[table[:, 1] == named_code, 0]] = True
         return NoticeFindings(*(table[:, k] for k in range(5)), named)
 
     def _window(

@@ -91,19 +91,42 @@ def unsafe_rows(win_bytes: np.ndarray, win_offsets: np.ndarray, classes: np.ndar
     return Unsafe(unsafe, wordish, Multibyte(lead, _cumsum0(extra)))
 
 
+def prefix_chars(data: pa.Buffer, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Characters in each byte range [start, stop) of ``data`` (UTF-8, ranges at character boundaries):
+    its length when ASCII, else one decode; cheaper than an Arrow kernel over a copy of those rows."""
+    view = memoryview(data)
+    return np.fromiter(
+        (
+            b - a if view[a:b].tobytes().isascii() else len(str(view[a:b], "utf-8"))
+            for a, b in zip(start.tolist(), stop.tolist(), strict=True)
+        ),
+        np.int64,
+        count=len(start),
+    )
+
+
+def row_texts(data: pa.Buffer, offsets: np.ndarray, rows: np.ndarray) -> list[str]:
+    """The texts of ``rows`` (of a string column with ``offsets`` into ``data``), decoded from the
+    buffer."""
+    view = memoryview(data)
+    return [str(view[a:b], "utf-8") for a, b in zip(offsets[rows].tolist(), offsets[rows + 1].tolist(), strict=True)]
+
+
 def starts_with_trigger(
     win_bytes: np.ndarray, at: np.ndarray, stop: np.ndarray, triggers: tuple[bytes, ...]
 ) -> np.ndarray:
     """Whether the ASCII-lower-cased bytes at ``at`` (before ``stop``) begin with one of ``triggers``."""
     width = max(len(t) for t in triggers)
-    index = np.minimum(at[:, None] + np.arange(width), len(win_bytes) - 1)
-    window = win_bytes[index]
-    lowered = np.where((window >= 65) & (window <= 90), window + 32, window)
     result = np.zeros(len(at), bool)
+    if not len(at) or not len(win_bytes):
+        return result
+    # The ``width`` bytes from each start (past the end of the buffer: its last byte, which ``stop``
+    # rules out anyway), lower-cased.
+    head = win_bytes[np.minimum(at[:, None] + np.arange(width), len(win_bytes) - 1)]
+    head[(head >= 65) & (head <= 90)] += 32
     for trigger in triggers:
         code = np.frombuffer(trigger, dtype=np.uint8)
-        fits = at + len(code) <= stop
-        result |= fits & np.all(lowered[:, : len(code)] == code, axis=1)
+        result |= (at + len(code) <= stop) & (head[:, : len(code)] == code).all(axis=1)
     return result
 
 
@@ -113,18 +136,28 @@ def windows_of(
     first_abs: np.ndarray,
     row_end: np.ndarray,
     back: int | np.ndarray = 1,
-) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """(windows as a large_string array, their bytes, their offsets): from ``back`` bytes before each
-    row's first cue (at least one character: context for a leading \\b), moved back to the first byte
-    of a character, to the end of the row."""
+    *,
+    separated: bool = False,
+) -> tuple[np.ndarray, np.ndarray, bytes | None]:
+    """(the windows' bytes, joined; their offsets; with ``separated``, the windows joined by NUL bytes,
+    as ``gates.GateFinder.window_matches`` scans them): from ``back`` bytes before each row's first cue
+    (at least one character: context for a leading \\b), moved back to the first byte of a character,
+    to the end of the row. ``window_array`` makes them an Arrow array."""
     bytes_ = np.frombuffer(data, dtype=np.uint8)
     start = np.maximum(first_abs - back, row_start)
     for _ in range(3):  # back to the first byte of that character
-        start = start - ((start > row_start) & ((bytes_[start] & 0xC0) == 0x80))
+        inside = (start > row_start) & ((bytes_[start] & 0xC0) == 0x80)
+        if not inside.any():
+            break
+        start = start - inside
     view = memoryview(data)
-    joined = b"".join([view[s:e] for s, e in zip(start.tolist(), row_end.tolist(), strict=True)])
-    win_offsets = _cumsum0(row_end - start)
-    windows = pa.Array.from_buffers(
-        pa.large_string(), len(start), [None, pa.py_buffer(win_offsets), pa.py_buffer(joined)]
+    parts = [view[s:e] for s, e in zip(start.tolist(), row_end.tolist(), strict=True)]
+    joined = b"".join(parts)
+    return np.frombuffer(joined, dtype=np.uint8), _cumsum0(row_end - start), b"\x00".join(parts) if separated else None
+
+
+def window_array(win_bytes: np.ndarray, win_offsets: np.ndarray) -> pa.Array:
+    """The windows of ``windows_of`` as a large_string array (for pyarrow's RE2 kernels)."""
+    return pa.Array.from_buffers(
+        pa.large_string(), len(win_offsets) - 1, [None, pa.py_buffer(win_offsets), pa.py_buffer(win_bytes)]
     )
-    return windows, np.frombuffer(joined, dtype=np.uint8), win_offsets

@@ -110,18 +110,69 @@ def containment_scores(hashes: np.ndarray, index: FullTextIndex) -> tuple[np.nda
 
 
 _TOP_BITS = 20
-_top_bits_of: dict[int, tuple[FullTextIndex, np.ndarray]] = {}
 
 
-def _top_bits(index: FullTextIndex) -> np.ndarray:
-    """Per value of a hash's top ``_TOP_BITS`` bits: does a reference key have it? (Built once per
-    index: a shingle whose top bits no key has needs no search.)"""
-    cached = _top_bits_of.get(id(index))
-    if cached is None or cached[0] is not index:
-        table = np.zeros(1 << _TOP_BITS, bool)
-        table[index.keys >> np.uint64(64 - _TOP_BITS)] = True
-        cached = _top_bits_of[id(index)] = (index, table)
-    return cached[1]
+@dataclass(frozen=True)
+class _Lookup:
+    """Tables derived once from a ``FullTextIndex`` (``_lookup``): per value of a hash's top
+    ``_TOP_BITS`` bits, does a key have it (a shingle whose top bits no key has needs no search); per
+    key, its *owner set* (keys are held by a few thousand distinct sets of references); and the
+    references of each owner set in CSR form. A text's hits are counted per owner set, then per
+    reference: far fewer expansions than one per (hit, reference)."""
+
+    top_bits: np.ndarray
+    key_set: np.ndarray
+    set_offsets: np.ndarray
+    set_members: np.ndarray
+
+
+# By index object, and by content (each ``ContentScanner`` loads its own copy of the same table).
+_lookups: dict[int, tuple[FullTextIndex, _Lookup]] = {}
+_lookups_by_content: dict[int, _Lookup] = {}
+_MAX_LOOKUPS = 8
+
+
+def _lookup(index: FullTextIndex) -> _Lookup:
+    cached = _lookups.get(id(index))
+    if cached is not None and cached[0] is index:
+        return cached[1]
+    digest = xxhash.xxh3_64()
+    for array in (index.keys, index.offsets, index.owners, index.sizes):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update("\n".join(index.ids).encode())
+    fingerprint = digest.intdigest()
+    lookup = _lookups_by_content.get(fingerprint)
+    if lookup is None:
+        lookup = _build_lookup(index)
+        if len(_lookups_by_content) >= _MAX_LOOKUPS:
+            _lookups_by_content.clear()
+        _lookups_by_content[fingerprint] = lookup
+    if len(_lookups) >= _MAX_LOOKUPS:
+        _lookups.clear()
+    _lookups[id(index)] = (index, lookup)
+    return lookup
+
+
+def _build_lookup(index: FullTextIndex) -> _Lookup:
+    top_bits = np.zeros(1 << _TOP_BITS, bool)
+    top_bits[index.keys >> np.uint64(64 - _TOP_BITS)] = True
+    # A key's owners as a bit mask, 8 references a byte: equal masks, equal owner sets.
+    n_keys, n_refs = len(index.keys), len(index.ids)
+    width = max(1, (n_refs + 7) // 8)
+    owners = index.owners.astype(np.int64)
+    key_of_owner = np.repeat(np.arange(n_keys), np.diff(index.offsets))
+    masks = np.bincount(
+        key_of_owner * width + owners // 8,
+        weights=np.left_shift(1, owners % 8).astype(np.float64),
+        minlength=n_keys * width,
+    ).astype(np.uint8)
+    rows = masks.reshape(n_keys, width).view(np.dtype((np.void, width))).reshape(-1)
+    distinct, key_set = np.unique(rows, return_inverse=True)
+    bits = np.unpackbits(distinct.view(np.uint8).reshape(-1, width), axis=1, bitorder="little")[:, :n_refs]
+    owner_set, members = np.nonzero(bits)
+    set_offsets = np.zeros(len(distinct) + 1, np.int64)
+    np.cumsum(np.bincount(owner_set, minlength=len(distinct)), out=set_offsets[1:])
+    return _Lookup(top_bits, key_set.reshape(-1).astype(np.int64), set_offsets, members.astype(np.int64))
 
 
 def identify_full_text(
@@ -140,46 +191,63 @@ def identify_full_texts(
     words = [_words(text) for text in texts]
     n, n_refs = len(texts), len(index.ids)
     lengths = np.array([len(w) for w in words], np.int64)
-    flat = list(itertools.chain.from_iterable(words))
-    shingles = len(flat) - SHINGLE_SIZE + 1
+    total_words = int(lengths.sum())
+    shingles = total_words - SHINGLE_SIZE + 1
     if shingles <= 0 or n_refs == 0 or not len(index.keys):
         return [None] * n
-    tokens = np.fromiter(map(xxhash.xxh3_64_intdigest, flat), dtype=np.uint64, count=len(flat))
-    acc = np.zeros(shingles, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(SHINGLE_SIZE):
-            acc = acc * _MULTIPLIER + tokens[j : j + shingles]
+    tokens = np.fromiter(
+        map(xxhash.xxh3_64_intdigest, itertools.chain.from_iterable(words)), dtype=np.uint64, count=total_words
+    )
+    # Unsigned array arithmetic wraps (mod 2**64) without a warning.
+    acc = tokens[:shingles] * _MULTIPLIER + tokens[1 : 1 + shingles]
+    for j in range(2, SHINGLE_SIZE):
+        acc = acc * _MULTIPLIER + tokens[j : j + shingles]
     owner_text = np.repeat(np.arange(n), lengths)
     inside = np.flatnonzero(owner_text[:shingles] == owner_text[SHINGLE_SIZE - 1 :])
     # Look up the shingles whose top bits some reference key has, then count each (text, reference
-    # key) pair once.
-    maybe = inside[_top_bits(index)[acc[inside] >> np.uint64(64 - _TOP_BITS)]]
-    pos = np.searchsorted(index.keys, acc[maybe])
+    # key) pair once: per owner set of the key, then per reference (``_Lookup``).
+    lookup = _lookup(index)
+    maybe = inside[lookup.top_bits[acc[inside] >> np.uint64(64 - _TOP_BITS)]]
+    probe = acc[maybe]
+    pos = np.searchsorted(index.keys, probe)
     pos[pos == len(index.keys)] = 0
-    found = index.keys[pos] == acc[maybe]
+    found = index.keys[pos] == probe
     pairs = _distinct(owner_text[maybe[found]] * len(index.keys) + pos[found])
     hit_row, hit = np.divmod(pairs, len(index.keys))
-    starts = index.offsets[hit]
-    spans = index.offsets[hit + 1] - starts
-    total = int(spans.sum())
-    # Expand the CSR ranges [starts, starts + spans) without a Python loop.
+    # A text reaches ``min_containment`` of no reference when its distinct hits fall short of it for
+    # the smallest one: only the others are counted per reference.
+    hits = np.bincount(hit_row, minlength=n)
+    rows = np.flatnonzero(hits / max(int(index.sizes.min()), 1) >= min_containment - 1e-9)
+    if not len(rows):
+        return [None] * n
+    if len(rows) < n:
+        keep = np.isin(hit_row, rows)
+        hit_row, hit = np.searchsorted(rows, hit_row[keep]), hit[keep]
+    n_sets = len(lookup.set_offsets) - 1
+    text_set, per_set = np.unique(hit_row * n_sets + lookup.key_set[hit], return_counts=True)
+    owner_set = text_set % n_sets
+    starts = lookup.set_offsets[owner_set]
+    spans = lookup.set_offsets[owner_set + 1] - starts
+    # Expand each (text, owner set) to its references (CSR ranges [starts, starts + spans)).
     run_starts = np.repeat(np.cumsum(spans) - spans, spans)
-    owners = index.owners[np.arange(total) - run_starts + np.repeat(starts, spans)]
-    counts = np.bincount(np.repeat(hit_row, spans) * n_refs + owners, minlength=n * n_refs).reshape(n, n_refs)
+    members = lookup.set_members[np.arange(int(spans.sum())) - run_starts + np.repeat(starts, spans)]
+    counts = np.bincount(
+        np.repeat(text_set // n_sets, spans) * n_refs + members,
+        weights=np.repeat(per_set, spans).astype(np.float64),
+        minlength=len(rows) * n_refs,
+    )
+    counts = counts.astype(np.int64).reshape(len(rows), n_refs)
     containment = counts / np.maximum(index.sizes, 1)
-    rows = np.arange(n)
+    at = np.arange(len(rows))
     best = np.argmax(containment, axis=1)
-    best_containment = containment[rows, best]
+    best_containment = containment[at, best]
     # A larger reference that is nearly as contained wins (first such with the most shingles).
-    near = (containment >= (best_containment - _NEAR_TIE)[:, None]) & (counts > counts[rows, best][:, None])
+    near = (containment >= (best_containment - _NEAR_TIE)[:, None]) & (counts > counts[at, best][:, None])
     best = np.where(near.any(axis=1), np.argmax(np.where(near, counts, -1), axis=1), best)
-    # A text with fewer distinct shingles than MIN_SHINGLES is not compared. It holds at least as many
-    # as its best reference has keys in it (``counts`` counts distinct keys), so they are counted only
-    # where that is fewer; ``inside`` is ascending, so each text's shingles are one slice of it.
     cut = np.searchsorted(inside, np.concatenate([[0], np.cumsum(lengths)]))
     matches: list[FullTextMatch | None] = [None] * n
-    for r in np.flatnonzero(best_containment >= min_containment).tolist():
-        b = int(best[r])
-        if counts[r, b] >= MIN_SHINGLES or len(_distinct(acc[inside[cut[r] : cut[r + 1]]])) >= MIN_SHINGLES:
-            matches[r] = FullTextMatch(index.ids[b], float(containment[r, b]), int(counts[r, b]))
+    for k in np.flatnonzero(best_containment >= min_containment).tolist():
+        r, b = int(rows[k]), int(best[k])
+        if counts[k, b] >= MIN_SHINGLES or len(_distinct(acc[inside[cut[r] : cut[r + 1]]])) >= MIN_SHINGLES:
+            matches[r] = FullTextMatch(index.ids[b], float(containment[k, b]), int(counts[k, b]))
     return matches

@@ -71,6 +71,7 @@ class GateFinder:
         self._is_cue = np.array([i in self.cues for i in range(len(gates))], bool)
         self.cue_gates = np.array(sorted(self.cues), np.int64)
         self.lengths = np.array([len(g.encode()) for g in gates], np.int64)
+        self._lengthening_id = len(gates)  # the report id of ``LENGTHENING``
         self.roots, self.inner, self.lead = _roots(gates, set(self.cues), split_roots)
         self._window_db: object | None = None
         self._db: object | None = None
@@ -105,7 +106,7 @@ class GateFinder:
                 hyperscan,
                 [*(self.cues.get(i, literal[i]) for i in self.roots), lengthening],
                 [*(cue_flags if i in self.cues else hyperscan.HS_FLAG_CASELESS for i in self.roots), 0],
-                ids=[*self.roots, len(self.gates)],
+                ids=[*self.roots, self._lengthening_id],
             )
             # RE2 syntax is also Hyperscan syntax (UTF-8 mode; Unicode properties need UCP, which would
             # change \b, so only superset forms, which have none, use them); leftmost starts. Then the
@@ -125,30 +126,31 @@ class GateFinder:
         self,
         win_bytes: np.ndarray,
         win_offsets: np.ndarray,
-        scan_from: np.ndarray | None = None,
         counts: np.ndarray | None = None,
+        separated: bytes | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every report of every window regex: (regex index, window, start, end), start and end in
         bytes from the window's start, with one Hyperscan scan of the windows joined by NUL bytes (so
         that no \\b sees a neighbouring window). A report is made for every end of a match, with the
         leftmost start of the matches ending there; a match that runs into the next window ends past
-        its window's end. ``scan_from``: where in ``win_bytes`` the scan of each window starts (default:
-        at the window's start); no report starts before it. ``counts`` (windows x gates, ``locate``'s):
-        the occurrences of the gates that are not roots are added to it (every one lies after the
-        ``scan_from`` that ``locate``'s first offsets give)."""
-        begin = win_offsets[:-1] if scan_from is None else scan_from
+        its window's end. ``counts`` (windows x gates, ``locate``'s): the occurrences of the gates that
+        are not roots are added to it (every one lies in the window that ``locate``'s first offsets
+        give). ``separated``: the windows already joined by NUL bytes (``batch_windows.windows_of``)."""
         if self._window_db is None:
             empty = np.empty(0, np.int64)
             return empty, empty, empty, empty
-        regex, window, starts, ends = _scan_windows(
-            self._window_db, win_bytes, begin, win_offsets[1:], len(self.window_regexes)
-        )
+        if separated is None:
+            view = memoryview(win_bytes)
+            bounds = win_offsets.tolist()
+            separated = b"\x00".join([view[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+        regex, window, starts, ends = _scan_windows(self._window_db, separated, win_offsets, len(self.window_regexes))
         mine = regex < len(self.window_regexes)
-        if counts is not None and not mine.all():
+        if mine.all():
+            return regex, window, starts, ends
+        if counts is not None:
             gate = np.array(self.inner, np.int64)[regex[~mine] - len(self.window_regexes)]
             np.add.at(counts, (window[~mine], gate), 1)
-        shift = begin[window[mine]] - win_offsets[:-1][window[mine]]
-        return regex[mine], window[mine], starts[mine] + shift, ends[mine] + shift
+        return regex[mine], window[mine], starts[mine], ends[mine]
 
     @staticmethod
     def copyright_firsts(
@@ -186,23 +188,27 @@ class GateFinder:
         gate = np.array(ids, np.int64)
         end = np.array(ends, np.int64) + lo
         som = np.array(froms, np.int64) + lo
-        lengthening = gate == len(self.gates)
-        lengthened = np.searchsorted(offsets, end[lengthening], side="right") - 1
-        if len(lengthened):
+        lengthened = np.empty(0, np.int64)
+        if self._lengthening_id in ids:
+            lengthening = gate == self._lengthening_id
+            lengthened = np.searchsorted(offsets, end[lengthening], side="right") - 1
             gate, end, som = gate[~lengthening], end[~lengthening], som[~lengthening]
         start = np.where(self._is_cue[gate], som, end - self.lengths[gate])
         row = np.searchsorted(offsets, start, side="right") - 1
         inside = end <= offsets[row + 1]  # an occurrence across two rows is no occurrence
-        row, gate, start = row[inside], gate[inside], start[inside]
+        if not inside.all():
+            row, gate, start = row[inside], gate[inside], start[inside]
         if not len(row):
             return None
         # Reports come in order of their ends, so the rows of the occurrences left are ascending.
-        heads = np.concatenate([[0], np.flatnonzero(row[1:] != row[:-1]) + 1])
+        fresh = np.empty(len(row), bool)
+        fresh[0] = True
+        np.not_equal(row[1:], row[:-1], out=fresh[1:])
+        heads = np.flatnonzero(fresh)
         candidates = row[heads]
-        slot = np.repeat(np.arange(len(heads)), np.diff(np.append(heads, len(row))))
+        slot = np.cumsum(fresh) - 1
         n_gates = len(self.gates)
-        counts = np.bincount(slot * n_gates + gate, minlength=len(heads) * n_gates)
-        counts = counts.reshape(len(heads), n_gates).astype(np.int32)
+        counts = np.bincount(slot * n_gates + gate, minlength=len(heads) * n_gates).reshape(len(heads), n_gates)
         first = np.minimum.reduceat(start - self.lead[gate], heads)
         to_python = (counts[:, self.python_gates] > 0).any(axis=1)
         whole_text = np.isin(candidates, lengthened) if len(lengthened) else np.zeros(len(candidates), bool)
@@ -237,21 +243,18 @@ def _without_nul(regex: str) -> str:
 
 
 def _scan_windows(
-    db: Any, win_bytes: np.ndarray, begin: np.ndarray, end: np.ndarray, first_literal: int
+    db: Any, separated: bytes, win_offsets: np.ndarray, first_literal: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One Hyperscan scan of the byte ranges [begin, end) of ``win_bytes`` joined by NUL bytes: every
-    report as (id, range, start, end), start and end in bytes from the range's begin. A report is
-    placed by its start (a match may run into the next range), but one of a literal (id from
-    ``first_literal`` on: no SOM flag, so no start) by its last byte."""
+    """One Hyperscan scan of windows joined by NUL bytes (``separated``; ``win_offsets`` of the
+    windows without them): every report as (id, window, start, end), start and end in bytes from the
+    window's start. A report is placed by its start (a match may run into the next window), but one of
+    a literal (id from ``first_literal`` on: no SOM flag, so no start) by its last byte."""
     ids, froms, tos, on_match = _reports()
-    view = memoryview(win_bytes)
-    joined = b"\x00".join([view[a:b] for a, b in zip(begin.tolist(), end.tolist(), strict=True)])
-    db.scan(joined, match_event_handler=on_match)
+    db.scan(separated, match_event_handler=on_match)
     regex = np.array(ids, np.int64)
     starts, ends = np.array(froms, np.int64), np.array(tos, np.int64)
-    # Range i starts at ``sep_start[i]`` in the joined bytes.
-    sep_start = np.zeros(len(begin), np.int64)
-    np.cumsum(end[:-1] - begin[:-1] + 1, out=sep_start[1:])
+    # Window i starts at ``win_offsets[i] + i`` in the joined bytes.
+    sep_start = win_offsets[:-1] + np.arange(len(win_offsets) - 1)
     window = np.searchsorted(sep_start, np.where(regex >= first_literal, ends - 1, starts), side="right") - 1
     return regex, window, starts - sep_start[window], ends - sep_start[window]
 

@@ -71,6 +71,7 @@ def source_evidence(
 
 
 _MAX_CACHED_CONCLUSIONS = 65_536
+_MAX_CACHED_POOLS = 256
 
 
 def _encode(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str | None]]:
@@ -78,22 +79,22 @@ def _encode(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str | 
     (the source of a batch read from one shard) is recognised on its buffers, without a hash kernel."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    if len(column) and not column.null_count and pa.types.is_string(column.type):
+    n = len(column)
+    if n and not column.null_count and pa.types.is_string(column.type):
         _validity, offsets_buffer, data = column.buffers()
-        offsets = np.frombuffer(offsets_buffer, np.int32, count=len(column) + 1, offset=column.offset * 4)
+        offsets = np.frombuffer(offsets_buffer, np.int32, count=n + 1, offset=column.offset * 4)
         width = int(offsets[1] - offsets[0])
-        if data is not None and int(offsets[-1] - offsets[0]) == width * len(column) and width:
-            raw = np.frombuffer(data, np.uint8, count=width * len(column), offset=int(offsets[0]))
-            if (raw.reshape(len(column), width) == raw[:width]).all():
-                return np.zeros(len(column), np.int64), [column[0].as_py()]
+        if data is not None and width and int(offsets[-1] - offsets[0]) == width * n:
+            raw = memoryview(data)[int(offsets[0]) : int(offsets[-1])]
+            first = bytes(raw[:width])
+            # The bytes repeat the first value, and every value is as long as it ("aa", "a", "aaa" is not).
+            if bytes(raw) == first * n and (np.diff(offsets) == width).all():
+                return np.zeros(n, np.int64), [first.decode()]
     encoded = pc.dictionary_encode(column)
     indices = encoded.indices
-    validity, values = indices.buffers()
-    codes = np.frombuffer(values, np.int32, count=len(indices), offset=indices.offset * 4).astype(np.int64)
     if indices.null_count:
-        valid = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")
-        codes[~valid[indices.offset : indices.offset + len(indices)].astype(bool)] = -1
-    return codes, encoded.dictionary.to_pylist()
+        indices = pc.fill_null(indices, -1)
+    return np.asarray(indices).astype(np.int64), encoded.dictionary.to_pylist()
 
 
 def _dense(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,6 +153,10 @@ class LicenceStage:
         self._scanner: ContentScanner | None = None
         self._sources: dict[str, tuple[Evidence, ...]] = {}
         self._rules_dir: Path | None = None
+        self._pools = _BasePools()
+        self._outcome_arrays: dict[
+            tuple[tuple[str | None, bool, tuple[str, ...]], ...], tuple[pa.Array, np.ndarray, pa.Array]
+        ] = {}
         self._conclusions: dict[
             tuple[tuple[Evidence, ...], tuple[tuple[str, str], ...]], tuple[str | None, bool, tuple[str, ...]]
         ] = {}
@@ -159,6 +164,7 @@ class LicenceStage:
     def setup(self, context: StageContext) -> None:
         self._rules_dir = context.rules_dir
         self._conclusions.clear()
+        self._outcome_arrays.clear()
         self._scanner = ContentScanner(context.rules_dir, full_text=self.full_text)
         self._sources = {
             name: source_evidence(name, spec.declared_licence, spec.paths, context.rules_dir)
@@ -175,8 +181,12 @@ class LicenceStage:
             meta_codes, meta_values = _encode(batch.column("meta_licence"))
         else:
             meta_codes, meta_values = np.full(n, -1, dtype=np.int64), []
-        # Codes shifted by one: 0 is a null source or metadata value.
-        base_keys, base_of_row = _dense((src_codes + 1) * (len(meta_values) + 1) + (meta_codes + 1))
+        # Codes shifted by one: 0 is a null source or metadata value. With one source (a batch read from
+        # one shard), every metadata value gets a base, present or not: no need to find which are.
+        if len(src_values) == 1 and src_values[0] is not None and not src_codes.any():
+            base_keys, base_of_row = np.arange(len(meta_values) + 1) + (len(meta_values) + 1), meta_codes + 1
+        else:
+            base_keys, base_of_row = _dense((src_codes + 1) * (len(meta_values) + 1) + (meta_codes + 1))
         bases: list[tuple[Evidence, ...]] = []
         for key in base_keys.tolist():
             src, meta = divmod(key, len(meta_values) + 1)
@@ -202,16 +212,36 @@ class LicenceStage:
             self._conclusion(bases[base], signatures[sig])
             for base, sig in (divmod(key, len(sig_bounds)) for key in group_keys.tolist())
         ]
-        take = pa.array(group_of_row, type=pa.int64())
+        # Outcomes in a canonical order, so that their arrays are cached across batches.
+        outcomes = sorted(set(conclusions), key=lambda c: (c[0] or "", c[1], c[2]))
+        position = {outcome: k for k, outcome in enumerate(outcomes)}
+        outcome_of_row = np.array([position[c] for c in conclusions], np.int64)[group_of_row]
+        licences, conflicts, traits = self._outcomes(outcomes)
+        take = pa.array(outcome_of_row, type=pa.int64())
         columns = {
-            "licence": pa.array([c[0] for c in conclusions], type=pa.string()).take(take),
-            "licence_evidence": _evidence_column(bases, base_of_row, found, rank),
-            "licence_conflict": pa.array(np.array([c[1] for c in conclusions], bool)[group_of_row]),
-            "licence_traits": pa.array([list(c[2]) for c in conclusions], type=pa.list_(pa.string())).take(
-                take
-            ),
+            "licence": licences.take(take),
+            "licence_evidence": _evidence_column(self._pools, bases, base_of_row, found, rank),
+            "licence_conflict": pa.array(conflicts[outcome_of_row]),
+            "licence_traits": traits.take(take),
         }
         return append_columns(batch, columns)
+
+    def _outcomes(
+        self, conclusions: list[tuple[str | None, bool, tuple[str, ...]]]
+    ) -> tuple[pa.Array, np.ndarray, pa.Array]:
+        """The licences, conflict flags and traits of ``conclusions`` as arrays (cached per list: a
+        batch's outcomes are mostly those of the previous one)."""
+        key = tuple(conclusions)
+        cached = self._outcome_arrays.get(key)
+        if cached is None:
+            if len(self._outcome_arrays) >= _MAX_CACHED_POOLS:
+                self._outcome_arrays.clear()
+            cached = self._outcome_arrays[key] = (
+                pa.array([c[0] for c in conclusions], type=pa.string()),
+                np.array([c[1] for c in conclusions], bool),
+                pa.array([list(c[2]) for c in conclusions], type=pa.list_(pa.string())),
+            )
+        return cached
 
     def _conclusion(
         self, base: tuple[Evidence, ...], signature: tuple[tuple[str, str], ...]
@@ -235,52 +265,71 @@ class LicenceStage:
         return (Evidence("metadata", result.spdx or "unknown", "metadata:license"),)
 
 
-def _content_where(found: ContentColumns) -> tuple[pa.Array, np.ndarray]:
-    """The ``where`` of the findings, as (pool, index into it per finding): ``content:offset N`` (one
-    pool entry per finding, built by Arrow kernels), or ``content:DETAIL`` for full texts (one per
-    label)."""
-    details = pa.array([f"content:{d}" if d else "content" for d in found.labels], pa.string())
-    texts = pc.cast(pa.array(found.offset, pa.int64()), pa.string())
-    at_offset = pc.binary_join_element_wise("content:offset ", texts, "")
-    index = np.where(found.offset >= 0, len(found.labels) + np.arange(len(found.offset)), found.detail)
-    return pa.concat_arrays([details, at_offset]), index
+def _content_where(found: ContentColumns) -> pa.Array:
+    """The ``where`` of each finding: ``content:offset N``, or ``content:DETAIL`` for one without an
+    offset (a full text)."""
+    where = pc.binary_join_element_wise("content:offset ", pc.cast(pa.array(found.offset), pa.string()), "")
+    no_offset = np.flatnonzero(found.offset < 0)
+    if not len(no_offset):
+        return where
+    labels = found.labels
+    details = [f"content:{labels[d]}" if labels[d] else "content" for d in found.detail[no_offset].tolist()]
+    pick = np.arange(len(found.offset))
+    pick[no_offset] = len(found.offset) + np.arange(len(no_offset))
+    return pa.concat_arrays([where, pa.array(details, pa.string())]).take(pa.array(pick))
+
+
+class _BasePools:
+    """The base evidence items of a batch (the evidence of each distinct source and metadata value, in
+    order) as a struct array, with each base's item count and first item; cached per list of bases."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[tuple[Evidence, ...], ...], tuple[pa.StructArray, np.ndarray, np.ndarray]] = {}
+
+    def get(self, bases: list[tuple[Evidence, ...]]) -> tuple[pa.StructArray, np.ndarray, np.ndarray]:
+        key = tuple(bases)
+        cached = self._cache.get(key)
+        if cached is None:
+            if len(self._cache) >= _MAX_CACHED_POOLS:
+                self._cache.clear()
+            flat = [e for b in bases for e in b]
+            pool = pa.StructArray.from_arrays(
+                [pa.array([getattr(e, f.name) for e in flat], pa.string()) for f in EVIDENCE_TYPE],
+                fields=list(EVIDENCE_TYPE),
+            )
+            length = np.array([len(b) for b in bases], np.int64)
+            cached = self._cache[key] = (pool, length, np.cumsum(length) - length)
+        return cached
 
 
 def _evidence_column(
-    bases: list[tuple[Evidence, ...]], base_of_row: np.ndarray, found: ContentColumns, rank: np.ndarray
+    pools: _BasePools,
+    bases: list[tuple[Evidence, ...]],
+    base_of_row: np.ndarray,
+    found: ContentColumns,
+    rank: np.ndarray,
 ) -> pa.Array:
-    """list<struct{kind, value, where}> per row: its base evidence, then its content findings. Each
-    field is one ``take`` from a small pool: the base evidence's strings, then the findings' labels (or
-    ``where`` strings)."""
+    """list<struct{kind, value, where}> per row: its base evidence, then its content findings, taken at
+    once from a pool of items: the base evidence (``_BasePools``), then one item per finding."""
     n = len(base_of_row)
-    base_len = np.array([len(b) for b in bases], np.int64)
-    base_start = np.cumsum(base_len) - base_len
-    flat = [e for b in bases for e in b]
+    pool, base_len, base_start = pools.get(bases)
     n_base = base_len[base_of_row]
-    n_content = np.bincount(found.rows, minlength=n).astype(np.int64)
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(n_base + n_content, out=offsets[1:])
-    # Base items of row r go to offsets[r] + k, taken from base_start[base] + k.
-    reps = np.repeat(np.arange(n), n_base)
-    k = np.arange(len(reps)) - np.repeat(np.cumsum(n_base) - n_base, n_base)
-    base_slot, base_item = offsets[reps] + k, base_start[base_of_row[reps]] + k
-    # Content finding j of row r (rank k) goes after the row's base items.
-    content_slot = offsets[found.rows] + n_base[found.rows] + rank
-    where_pool, where_index = _content_where(found)
-    pools = (
-        ([e.kind for e in flat], found.kind),
-        ([e.value for e in flat], found.value),
-        ([e.where for e in flat], where_index),
-    )
-    fields = []
-    for base_strings, content_index in pools:
-        index = np.empty(int(offsets[-1]), np.int64)
-        index[base_slot] = base_item
-        index[content_slot] = len(flat) + content_index
-        tail = where_pool if content_index is where_index else pa.array(found.labels, pa.string())
-        pool = pa.concat_arrays([pa.array(base_strings, pa.string()), tail])
-        fields.append(pool.take(pa.array(index)))
-    items = pa.StructArray.from_arrays(fields, fields=list(EVIDENCE_TYPE))
-    return pa.ListArray.from_arrays(
-        pa.array(offsets.astype(np.int32), pa.int32()), items, type=pa.list_(EVIDENCE_TYPE)
-    )
+    sizes = n_base + np.bincount(found.rows, minlength=n) if len(found.rows) else n_base
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    index = np.empty(int(offsets[-1]), np.int64)
+    first = base_start[base_of_row]
+    # Base item k of a row goes to its offset + k (rows with fewer items skip k).
+    for k in range(int(base_len.max()) if len(base_len) else 0):
+        rows = np.flatnonzero(n_base > k) if k >= int(base_len.min()) else slice(None)
+        index[offsets[:-1][rows] + k] = first[rows] + k
+    if len(found.rows):
+        # Content finding j of row r (rank k) goes after the row's base items.
+        index[offsets[found.rows] + n_base[found.rows] + rank] = len(pool) + np.arange(len(found.rows))
+        labels = pa.array(found.labels, pa.string())
+        content = pa.StructArray.from_arrays(
+            [labels.take(pa.array(found.kind)), labels.take(pa.array(found.value)), _content_where(found)],
+            fields=list(EVIDENCE_TYPE),
+        )
+        pool = pa.concat_arrays([pool, content])
+    return pa.ListArray.from_arrays(pa.array(offsets), pool.take(pa.array(index)), type=pa.list_(EVIDENCE_TYPE))
