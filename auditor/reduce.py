@@ -36,6 +36,7 @@ from auditor.dedup import (
     RecordSource,
     choose_survivors,
     cluster_records,
+    dup_columns,
     read_signatures,
     summarise_duplicates,
 )
@@ -256,13 +257,8 @@ def _slice_of(table: pa.Table, start: int, clustered: pa.Table, overrides: pa.Ta
     n = table.num_rows
     if set(_LICENCE_COLUMNS) <= set(table.column_names):
         table = survivor_preferences(table)
-    rows = clustered.column("row").to_numpy()
-    lo, hi = np.searchsorted(rows, [start, start + n])
-    position = np.full(n, -1, dtype=np.int64)
-    position[rows[lo:hi] - start] = np.arange(hi - lo)
-    index = pa.array(position, mask=position < 0)
-    for name in DUP_COLUMNS:
-        table = set_column(table, name, clustered.column(name).slice(lo, hi - lo).take(index))
+    for name, column in dup_columns(clustered, start, n).items():
+        table = set_column(table, name, column)
     if overrides is None or n == 0:
         return table
     rows = overrides.column("row").to_numpy()

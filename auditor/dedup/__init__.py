@@ -84,6 +84,7 @@ from auditor.dedup.clusters import (
     candidate_pairs,
     cluster_records,
     dense_duplicates,
+    dup_columns,
     find_duplicates,
     near_pairs,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "choose_survivors",
     "cluster_records",
     "dense_duplicates",
+    "dup_columns",
     "find_duplicates",
     "near_pairs",
     "pair_jaccard",

@@ -72,13 +72,19 @@ def find_duplicates(
 def dense_duplicates(record_ids: pa.Array | pa.ChunkedArray, clustered: pa.Table) -> pa.Table:
     """The ``OUTPUT_SCHEMA`` columns of every record from ``cluster_records``' rows of clustered
     records (null for the rest)."""
-    n = len(record_ids)
-    position = np.full(n, -1, dtype=np.int64)
-    position[clustered.column("row").to_numpy()] = np.arange(clustered.num_rows)
-    index = pa.array(position, mask=position < 0)
-    columns = {"record_id": record_ids.cast(pa.string())}
-    columns.update({name: clustered.column(name).take(index) for name in DUP_COLUMNS})
+    columns = {"record_id": record_ids.cast(pa.string()), **dup_columns(clustered, 0, len(record_ids))}
     return pa.table(columns, schema=OUTPUT_SCHEMA).replace_schema_metadata(clustered.schema.metadata)
+
+
+def dup_columns(clustered: pa.Table, start: int, n: int) -> dict[str, pa.Array]:
+    """The ``dup_*`` columns of records ``start .. start + n`` from ``cluster_records``' result (null
+    for records in no cluster)."""
+    rows = clustered.column("row").to_numpy()
+    lo, hi = np.searchsorted(rows, [start, start + n])
+    position = np.full(n, -1, dtype=np.int64)
+    position[rows[lo:hi] - start] = np.arange(hi - lo)
+    index = pa.array(position, mask=position < 0)
+    return {name: clustered.column(name).slice(lo, hi - lo).take(index) for name in DUP_COLUMNS}
 
 
 def cluster_records(
@@ -124,8 +130,7 @@ def cluster_records(
     # Rows in LSH banding: eligible, not an exact copy of an earlier row, not the empty signature.
     exact_u, exact_v, banding = exact_edges(rows, eligible, count)
     banding[exact_u] = False
-    for start, empty in zip([0, *rows.starts[:-1].tolist()], [banded.empty, *(p.empty for p in prior_banded)],
-                            strict=True):
+    for start, empty in zip(rows.part_starts, [banded.empty, *(p.empty for p in prior_banded)], strict=True):
         banding[start : start + len(empty)] &= ~empty
     near_u, near_v = _band_edges([banded.keys, *(p.keys for p in prior_banded)], rows, banding, count, bands)
     del banding
@@ -190,13 +195,12 @@ def _band_edges(keys: Sequence[np.ndarray | BandKeyFile], rows: _Rows, near_ok: 
                 bands: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct candidate pairs (u < v, sorted) among the rows of ``near_ok``: rows sharing a key in
     some band. ``keys``: the band keys of the new records, then of each earlier manifest."""
-    starts = [0, *rows.starts[:-1].tolist()]
     found_u: list[np.ndarray] = []
     found_v: list[np.ndarray] = []
     for band in range(bands):
         parts = Partitions(count, BAND_DTYPE)
         try:
-            for part_keys, start in zip(keys, starts, strict=True):
+            for part_keys, start in zip(keys, rows.part_starts, strict=True):
                 for at, block_keys in _band_blocks(part_keys, band):
                     keep = np.flatnonzero(near_ok[start + at : start + at + len(block_keys)])
                     block = np.empty(len(keep), dtype=BAND_DTYPE)
@@ -228,10 +232,12 @@ def _band_blocks(keys: np.ndarray | BandKeyFile, band: int) -> Iterator[tuple[in
 
 def _load_signatures(held: np.ndarray, rows: _Rows, parts: Sequence[BandedSignatures]) -> np.ndarray:
     """The signatures of ``held`` (sorted rows) from the new records' and earlier manifests' loaders."""
-    bounds = np.searchsorted(held, [0, *rows.starts.tolist()])
-    starts = [0, *rows.starts[:-1].tolist()]
-    blocks = [part.load(held[bounds[k] : bounds[k + 1]] - starts[k]) for k, part in enumerate(parts)]
-    blocks = [b for b in blocks if len(b)]
+    bounds = np.searchsorted(held, [*rows.part_starts, rows.total])
+    blocks = []
+    for k, (part, start) in enumerate(zip(parts, rows.part_starts, strict=True)):
+        block = part.load(held[bounds[k] : bounds[k + 1]] - start)
+        if len(block):
+            blocks.append(block)
     return np.concatenate(blocks) if blocks else np.empty((0, 0), np.uint32)
 
 
@@ -337,7 +343,7 @@ class BandKeyFile:
     """Band keys of shape (bands, n), uint64, in an unnamed temporary file (in ``TMPDIR``), band by
     band: clustering reads one band at a time (``keys[band, rows]``), so memory holds 8 bytes per
     record of one band, not of every band. Deleted when closed or garbage collected. ``np.asarray``
-    of it reads every band (``BandedSignatures.combine`` does, to add an earlier manifest's rows)."""
+    of it reads every band."""
 
     def __init__(self, bands: int, n: int) -> None:
         self.shape = (bands, n)
@@ -424,22 +430,3 @@ class BandedSignatures:
         sigs = signature_matrix(column, params.num_perm)
         keys, empty = cls.keys_of(sigs, params)
         return cls(keys, empty, lambda rows: sigs[rows])
-
-    @classmethod
-    def combine(cls, parts: Sequence[BandedSignatures]) -> BandedSignatures:
-        """The rows of ``parts`` one after the other."""
-        if len(parts) == 1:
-            return parts[0]
-        starts = np.cumsum([0] + [p.empty.shape[0] for p in parts])
-
-        def load(rows: np.ndarray) -> np.ndarray:
-            bounds = np.searchsorted(rows, starts)
-            blocks = [
-                part.load(rows[bounds[i] : bounds[i + 1]] - starts[i]) for i, part in enumerate(parts)
-            ]
-            return np.concatenate(blocks) if blocks else np.empty((0, 0), np.uint32)
-
-        return cls(
-            np.concatenate([np.asarray(p.keys) for p in parts], axis=1), np.concatenate([p.empty for p in parts]),
-            load,
-        )

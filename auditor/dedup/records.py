@@ -71,11 +71,12 @@ class _Rows:
         self.n = records.num_rows
         self.starts = np.cumsum([self.n, *(p.num_rows for p in self.priors)]).astype(np.int64)
         self.total = int(self.starts[-1])
+        # The first row of each part: the new records, then each earlier manifest.
+        self.part_starts = [0, *self.starts[:-1].tolist()]
 
     def prior_slices(self) -> Iterator[tuple[int, pa.Table]]:
         """(first row, table) of each earlier manifest."""
-        for start, prior in zip(self.starts[:-1].tolist(), self.priors, strict=True):
-            yield int(start), prior
+        yield from zip(self.part_starts[1:], self.priors, strict=True)
 
     def gather(self, rows: np.ndarray, columns: Sequence[str]) -> list[pa.Table]:
         """The ``columns`` of ``rows`` (sorted), one table per part (new records, then each earlier
