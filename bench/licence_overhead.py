@@ -1,4 +1,5 @@
-"""What licence detection adds to a scan.
+"""What licence detection adds to a scan, stage by stage (``bench/licence_map_overhead.py`` measures it
+in the foundation bench's own map step, with attribute files written).
 
     python bench/licence_overhead.py [--quick] [--rows N] [--realistic] [--engine re2]
 

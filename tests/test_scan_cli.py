@@ -54,6 +54,23 @@ def test_same_input_gives_byte_identical_records(corpus_files, tmp_path):
     assert a == (tmp_path / "c" / "records.parquet").read_bytes()
 
 
+def test_attribute_files_are_written_in_row_groups_of_several_batches(corpus_files, tmp_path, monkeypatch):
+    import auditor.engines.local as local
+
+    paths = [str(p) for p in corpus_files.values()]
+    run("scan", *paths, "--out", str(tmp_path / "a"), "--batch-size", "1000")
+    monkeypatch.setattr(local, "ATTRIBUTE_GROUP_ROWS", 3)
+    run("scan", *paths, "--out", str(tmp_path / "b"), "--batch-size", "1")
+    groups = {}
+    for path in sorted((tmp_path / "b" / ".run" / "attributes").glob("*.parquet")):
+        metadata = pq.ParquetFile(path).metadata
+        groups[path.name] = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    # Batches of one record, flushed once three are pending: groups of three, then the rest.
+    assert all(sizes[:-1] == [3] * (len(sizes) - 1) and 1 <= sizes[-1] <= 3 for sizes in groups.values()), groups
+    assert any(len(sizes) > 1 for sizes in groups.values()), groups
+    assert (tmp_path / "a" / "records.parquet").read_bytes() == (tmp_path / "b" / "records.parquet").read_bytes()
+
+
 def test_rerun_reuses_finished_shards(corpus_files, tmp_path):
     config = config_from_paths(list(corpus_files.values()))
     first = scan(config, ScanOptions(out=tmp_path / "m"))

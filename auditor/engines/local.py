@@ -34,8 +34,9 @@ from auditor.io.readers import read_shard
 from auditor.stages.base import TRANSIENT_COLUMNS, Stage
 
 # Attribute files are written in row groups of at least this many records (or this many bytes of
-# batches), not one per batch: each row group costs a fixed amount per column, which at 2,048-record
-# batches was about a quarter of the write time (bench/licence_map_overhead.py). They are read whole.
+# batches), not one per 2,048-record batch: each row group costs a fixed amount per column, and writing
+# 40,000 records took a third less time this way (27.9 against 40.8 ms; 35.3 against 55.7 ms with the
+# licence columns). They are read whole.
 ATTRIBUTE_GROUP_ROWS = 16_384
 ATTRIBUTE_GROUP_BYTES = 64 << 20
 
