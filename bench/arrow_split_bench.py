@@ -2,7 +2,10 @@
 (``arrow_parts`` with ``auditor.pipeline.PART_ROWS``) against the same scan with the file as one task, in
 the same run, plus the cost of planning the parts (one look at every record batch's header).
 
-    python bench/arrow_split_bench.py [--docs 100000] [--batch-rows 1000]
+    python bench/arrow_split_bench.py [--docs 100000] [--batch-rows 1000] [--stream]
+
+``--stream`` writes an IPC stream instead of an IPC file: the format of Hugging Face ``datasets`` folders
+(``save_to_disk`` writes 1,000-row batches), whose parts start at a batch message's byte offset.
 
 The corpus is ``scale_bench``'s (~2 KB documents, English and Chinese, duplicates, PII), written as one
 IPC file of ``--batch-rows`` rows per record batch in a temp dir. Both scans must write byte-identical
@@ -30,7 +33,7 @@ from scale_bench import generate  # noqa: E402
 
 import auditor.pipeline as pipeline  # noqa: E402
 from auditor.config import config_from_paths  # noqa: E402
-from auditor.io.detect import ARROW_FILE, Shard  # noqa: E402
+from auditor.io.detect import ARROW_FILE, ARROW_STREAM, Shard  # noqa: E402
 from auditor.io.readers import arrow_parts  # noqa: E402
 
 
@@ -38,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--batch-rows", type=int, default=1_000)
+    parser.add_argument("--stream", action="store_true", help="an IPC stream (as datasets folders hold)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -47,18 +51,19 @@ def main() -> None:
         corpus = root / "arrow"
         corpus.mkdir()
         path = corpus / "all.arrow"
-        with ipc.new_file(path, table.schema) as writer:
+        with (ipc.new_stream if args.stream else ipc.new_file)(path, table.schema) as writer:
             writer.write_table(table, max_chunksize=args.batch_rows)
         del table
+        kind = "stream" if args.stream else "file"
         start = time.perf_counter()
-        parts = arrow_parts(Shard(path, path.name, ARROW_FILE), pipeline.PART_ROWS)
+        parts = arrow_parts(Shard(path, path.name, ARROW_STREAM if args.stream else ARROW_FILE), pipeline.PART_ROWS)
         plan = time.perf_counter() - start
-        print(f"{args.docs} docs, {path.stat().st_size / 1e6:.0f} MB IPC file of {args.batch_rows}-row batches; "
+        print(f"{args.docs} docs, {path.stat().st_size / 1e6:.0f} MB IPC {kind} of {args.batch_rows}-row batches; "
               f"{len(parts)} parts of >= {pipeline.PART_ROWS} rows, planned in {plan * 1e3:.1f} ms")
         config = config_from_paths([corpus])
         tasks, _ = pipeline.plan_tasks(config, skip_bad_files=False)
         if len(tasks) < 2:
-            print("plan_tasks does not split Arrow IPC files (arrow_parts not called): both scans are one task")
+            print(f"plan_tasks does not split this Arrow IPC {kind} (arrow_parts not called): both scans are one task")
         walls = {}
         default = pipeline.PART_ROWS
         for label, part_rows in (("one task", 1 << 60), ("split", default)):

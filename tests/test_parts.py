@@ -18,7 +18,7 @@ import auditor.pipeline
 from auditor.config import SourceSpec, config_from_paths
 from auditor.errors import ColumnError, InputError
 from auditor.io.detect import PARQUET, Shard, ShardPart, discover_shards, sniff
-from auditor.io.readers import arrow_parts, parquet_parts, read_shard
+from auditor.io.readers import arrow_parts, parquet_parts, read_shard, stream_batches
 from auditor.pipeline import ScanOptions, plan_tasks, scan
 
 
@@ -209,8 +209,6 @@ def test_arrow_parts_are_runs_of_whole_record_batches(tmp_path: Path) -> None:
                                      ShardPart(2, 3, (6, 7), 250)]
     assert arrow_parts(big, 300) == [] and arrow_parts(big, 10_000) == []  # one part: not split
     assert arrow_parts(_arrow_shard(corpus / "small.arrow"), 1) == []  # one record batch
-    stream = _arrow_shard(corpus / "stream.arrow")
-    assert stream.format == "arrow-stream" and arrow_parts(stream, 1) == []  # a stream cannot seek
     spec = config_from_paths([corpus]).sources[0]
     whole = pa.Table.from_batches(list(read_shard(big, spec, 16)))
     parts = arrow_parts(big, 100)
@@ -218,16 +216,59 @@ def test_arrow_parts_are_runs_of_whole_record_batches(tmp_path: Path) -> None:
     assert [p.column("row").to_pylist() for p in pieces] == [list(range(0, 110)), list(range(110, 250)),
                                                              list(range(250, 300))]
     assert pa.concat_tables(pieces).equals(whole)  # rows, record ids, text and metadata of the whole file
-    with pytest.raises(ValueError, match="arrow-stream"):
-        list(read_shard(stream, spec, 16, part=parts[0]))
 
 
-@settings(max_examples=60, deadline=None)
-@given(sizes=st.lists(st.integers(0, 40), min_size=1, max_size=12), min_rows=st.integers(1, 90))
-def test_arrow_parts_cover_every_batch_once(sizes: list[int], min_rows: int) -> None:
+def test_stream_parts_are_runs_of_whole_batch_messages(tmp_path: Path) -> None:
+    corpus = _arrow_corpus(tmp_path / "c")
+    stream = _arrow_shard(corpus / "stream.arrow")
+    assert stream.format == "arrow-stream"
+    found = stream_batches(stream)
+    assert [rows for _, _, rows in found] == [50] * 6
+    # The messages follow each other, from just after the schema to just before the end-of-stream marker.
+    assert all(a[1] == b[0] for a, b in zip(found[:-1], found[1:], strict=True)) and found[-1][1] < stream.path.stat().st_size
+    parts = arrow_parts(stream, 100)
+    assert [(p.row_groups, p.first_row) for p in parts] == [((0, 2), 0), ((2, 4), 100), ((4, 6), 200)]
+    assert [p.byte_range for p in parts] == [(found[0][0], found[1][1]), (found[2][0], found[3][1]),
+                                             (found[4][0], found[5][1])]
+    assert arrow_parts(stream, 300) == []
+    spec = config_from_paths([corpus]).sources[0]
+    whole = pa.Table.from_batches(list(read_shard(stream, spec, 16)))
+    pieces = [pa.Table.from_batches(list(read_shard(stream, spec, 16, part=p))) for p in parts]
+    assert [p.column("row").to_pylist() for p in pieces] == [list(range(0, 100)), list(range(100, 200)),
+                                                             list(range(200, 300))]
+    assert pa.concat_tables(pieces).equals(whole)
+
+
+def test_a_stream_part_names_the_file_and_its_row(tmp_path: Path) -> None:
+    texts = [t.encode() for t in _texts(300)]
+    texts[260] = b"\xff\xfe not UTF-8"
+    _write_ipc(tmp_path / "s.arrow", pa.table({"text": pa.array(texts, pa.binary())}), [50] * 6, stream=True)
+    shard = _arrow_shard(tmp_path / "s.arrow")
+    spec = SourceSpec(name="src", paths=(tmp_path,))
+    with pytest.raises(InputError) as split_error:
+        list(read_shard(shard, spec, 16, part=arrow_parts(shard, 100)[-1]))
+    with pytest.raises(InputError) as whole_error:
+        list(read_shard(shard, spec, 16))
+    assert str(split_error.value) == str(whole_error.value) and split_error.value.row == 260
+    assert str(tmp_path / "s.arrow") in str(split_error.value)
+
+
+def test_a_stream_with_dictionary_batches_is_read_whole(tmp_path: Path) -> None:
+    """A later batch of such a stream may need a dictionary sent before it: it is one part."""
+    table = pa.table({"text": pa.array(_texts(100)).dictionary_encode()})
+    _write_ipc(tmp_path / "dict.arrow", table, [25] * 4, stream=True)
+    shard = _arrow_shard(tmp_path / "dict.arrow")
+    assert stream_batches(shard) is None and arrow_parts(shard, 10) == []
+    spec = SourceSpec(name="src", paths=(tmp_path,))
+    assert [r for b in read_shard(shard, spec, 16) for r in b.column("text").to_pylist()] == _texts(100)
+
+
+@settings(max_examples=80, deadline=None)
+@given(sizes=st.lists(st.integers(0, 40), min_size=1, max_size=12), min_rows=st.integers(1, 90), stream=st.booleans())
+def test_arrow_parts_cover_every_batch_once(sizes: list[int], min_rows: int, stream: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "f.arrow"
-        _write_ipc(path, pa.table({"text": [f"t{i}" for i in range(sum(sizes))]}), sizes)
+        _write_ipc(path, pa.table({"text": [f"t{i}" for i in range(sum(sizes))]}), sizes, stream=stream)
         shard = _arrow_shard(path)
         parts = arrow_parts(shard, min_rows)
         first_big = next((k for k in range(len(sizes)) if sum(sizes[: k + 1]) >= min_rows), None)
@@ -252,7 +293,8 @@ def test_split_arrow_scan_equals_whole_file_scan(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(auditor.pipeline, "PART_ROWS", 100)
     tasks, _ = plan_tasks(config, skip_bad_files=False)
     assert [(t.shard.name, t.part.number if t.part else None) for t in tasks] == [
-        ("big.arrow", 0), ("big.arrow", 1), ("big.arrow", 2), ("small.arrow", None), ("stream.arrow", None)]
+        ("big.arrow", 0), ("big.arrow", 1), ("big.arrow", 2), ("small.arrow", None),
+        ("stream.arrow", 0), ("stream.arrow", 1), ("stream.arrow", 2)]
     split = scan(config, ScanOptions(out=tmp_path / "split", workers=2))
     summaries = _same_manifests(tmp_path / "whole", tmp_path / "split")
     for key in ("inputs", "totals", "merkle", "dedup"):
@@ -263,7 +305,7 @@ def test_split_arrow_scan_equals_whole_file_scan(tmp_path: Path, monkeypatch: py
     assert "https://example.org/299" in urls  # metadata of the last part, read from a struct column
     again = scan(config, ScanOptions(out=tmp_path / "split", workers=2))
     assert all(r.reused for r in again.shards)
-    assert len(list((tmp_path / "split" / ".run" / "attributes").glob("*.done.json"))) == 5
+    assert len(list((tmp_path / "split" / ".run" / "attributes").glob("*.done.json"))) == 7
 
 
 def test_an_arrow_part_names_the_file_and_its_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -292,16 +334,22 @@ def test_an_arrow_part_names_the_file_and_its_row(tmp_path: Path, monkeypatch: p
     assert outputs["whole"] == outputs["split"]
 
 
-def test_a_datasets_folder_holds_streams_which_are_not_split(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """``datasets`` writes IPC streams (``ff ff ff ff``), never IPC files: its folders stay one task per
-    file, however many record batches a file holds."""
+def test_a_datasets_folder_stream_is_split_and_scans_as_whole(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``datasets`` writes IPC streams (``ff ff ff ff``), never IPC files, in batches of 1,000 rows: a
+    large file of a folder is mapped in parts, and the manifest is that of the file mapped whole."""
     folder = tmp_path / "hf"
-    datasets.Dataset.from_dict({"text": _texts(2500)}).save_to_disk(str(folder))
+    texts = [f"record {i}: " + " ".join(f"t{(i * 7919 + j * 104729) % 100003}" for j in range(40)) for i in range(2500)]
+    texts[2400:2403] = [texts[5]] * 3  # exact duplicates of a record of the first part
+    datasets.Dataset.from_dict({"text": texts}).save_to_disk(str(folder))
     _, shards = discover_shards(folder)
     assert [s.format for s in shards] == ["arrow-stream"]
-    assert sum(1 for _ in pa.ipc.open_stream(shards[0].path)) > 1
-    assert arrow_parts(shards[0], 100) == []
-    monkeypatch.setattr(auditor.pipeline, "PART_ROWS", 100)
-    tasks, _ = plan_tasks(config_from_paths([folder]), skip_bad_files=False)
-    assert [t.part for t in tasks] == [None]
+    assert [p.row_groups for p in arrow_parts(shards[0], 1000)] == [(0, 1), (1, 2), (2, 3)]
+    config = config_from_paths([folder])
+    scan(config, ScanOptions(out=tmp_path / "whole"))
+    monkeypatch.setattr(auditor.pipeline, "PART_ROWS", 1000)
+    tasks, _ = plan_tasks(config, skip_bad_files=False)
+    assert [t.part.first_row for t in tasks] == [0, 1000, 2000]
+    scan(config, ScanOptions(out=tmp_path / "split", workers=2))
+    summaries = _same_manifests(tmp_path / "whole", tmp_path / "split")
+    assert summaries[1]["dedup"]["exact_duplicates"] == 3

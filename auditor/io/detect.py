@@ -45,9 +45,9 @@ class Shard:
 class ShardPart:
     """Part ``number`` of ``count`` of a large file, whose first row is the file's row ``first_row``:
     row groups ``[row_groups[0], row_groups[1])`` of a Parquet file (record batches of an Arrow IPC
-    file, which ``key`` also calls row groups), or, for a JSON Lines file,
-    the whole lines in bytes ``[byte_range[0], byte_range[1])``, the first of them the file's line
-    ``first_line + 1``."""
+    file, which ``key`` also calls row groups; of an Arrow IPC stream, whose batch messages then lie in
+    bytes ``[byte_range[0], byte_range[1])``), or, for a JSON Lines file, the whole lines in bytes
+    ``[byte_range[0], byte_range[1])``, the first of them the file's line ``first_line + 1``."""
 
     number: int
     count: int

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -201,12 +201,32 @@ def _arrow_batches(
             reader = ipc.open_file(pa.memory_map(str(shard.path)))
             batches = range(*part.row_groups) if part is not None else range(reader.num_record_batches)
             return reader.schema, lambda columns: (reader.get_batch(i).select(columns) for i in batches)
+        if shard.format == ARROW_STREAM and part is not None:
+            return _stream_part(shard, part)
         if shard.format == ARROW_STREAM:
             stream = ipc.open_stream(pa.memory_map(str(shard.path)))
             return stream.schema, lambda columns: (b.select(columns) for b in stream)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
         raise FormatError(f"cannot open as {shard.format}: {exc}", path=where) from None
     raise FormatError(f"no Arrow reader for format {shard.format}", path=where)
+
+
+def _stream_part(shard: Shard, part: ShardPart) -> tuple[pa.Schema, Callable[[list[str]], Iterator[pa.RecordBatch]]]:
+    """An Arrow IPC stream's schema and the record batches of ``part`` (``stream_batches``: its bytes
+    start at a batch message), read from the memory-mapped file without reading the batches before it."""
+    source = pa.memory_map(str(shard.path))
+    schema = ipc.read_schema(ipc.MessageReader.open_stream(source).read_next_message())
+    first, end = part.row_groups
+    if part.byte_range is None:
+        raise ValueError(f"{shard.path}: a part of an Arrow IPC stream needs the byte offset of its first batch")
+
+    def batches(columns: list[str]) -> Iterator[pa.RecordBatch]:
+        source.seek(part.byte_range[0])  # type: ignore[index]
+        messages = ipc.MessageReader.open_stream(source)
+        for _ in range(end - first):
+            yield ipc.read_record_batch(messages.read_next_message(), schema).select(columns)
+
+    return schema, batches
 
 
 def _top_level(dotted: str, schema: pa.Schema) -> str:
@@ -370,11 +390,11 @@ def _jsonl_batch(buffer: dict[str, list[Any]], spec: SourceSpec, shard: Shard, o
 def read_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPart | None = None
                ) -> Iterator[pa.RecordBatch]:
     """Work batches of at most ``batch_size`` rows from one shard, rows in input order; with ``part``,
-    only its row groups of a Parquet file, record batches of an Arrow IPC file or lines of a JSON Lines
-    file (rows numbered as in the whole file)."""
+    only its row groups of a Parquet file, record batches of an Arrow IPC file or stream, or lines of a
+    JSON Lines file (rows numbered as in the whole file)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if part is not None and shard.format not in (PARQUET, ARROW_FILE, JSONL):
+    if part is not None and shard.format not in (PARQUET, ARROW_FILE, ARROW_STREAM, JSONL):
         raise ValueError(f"only Parquet, Arrow IPC and plain JSON Lines files are read in parts, not {shard.format}")
     if shard.format in (JSONL, JSONL_GZ):
         return read_jsonl_shard(shard, spec, batch_size, part=part)
@@ -416,21 +436,47 @@ def parquet_parts(shard: Shard, min_rows: int) -> list[ShardPart]:
 
 
 def arrow_parts(shard: Shard, min_rows: int) -> list[ShardPart]:
-    """Runs of consecutive record batches of an Arrow IPC file with at least ``min_rows`` rows each (the
-    last may have fewer), in ``ShardPart.row_groups``, or [] when the file is one part (or cannot be
-    read: the map step reports that). Streams are never split: they cannot seek to a batch.
+    """Runs of consecutive record batches of an Arrow IPC file or stream with at least ``min_rows`` rows
+    each (the last may have fewer), in ``ShardPart.row_groups``, or [] when the file is one part (or
+    cannot be read: the map step reports that). A stream's parts also hold the bytes of their batch
+    messages (``byte_range``, from ``stream_batches``): a part is read from there, not from the start.
 
     Counting rows maps each batch without reading its data, but a compressed file is decompressed once
     to count them."""
-    if shard.format != ARROW_FILE:
-        return []
     try:
-        with pa.memory_map(str(shard.path)) as source:
-            reader = ipc.open_file(source)
-            sizes = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
+        if shard.format == ARROW_FILE:
+            with pa.memory_map(str(shard.path)) as source:
+                reader = ipc.open_file(source)
+                sizes = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
+            return _runs(sizes, min_rows)
+        if shard.format == ARROW_STREAM:
+            found = stream_batches(shard)
+            if found is None:
+                return []
+            runs = _runs([rows for _, _, rows in found], min_rows)
+            return [replace(p, byte_range=(found[p.row_groups[0]][0], found[p.row_groups[1] - 1][1])) for p in runs]
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError):
         return []
-    return _runs(sizes, min_rows)
+    return []
+
+
+def stream_batches(shard: Shard) -> list[tuple[int, int, int]] | None:
+    """(first byte, end byte, rows) of each record batch message of an Arrow IPC stream, in order, or
+    None when the stream holds dictionary batches (a later batch may need an earlier dictionary, so such
+    a stream is read whole). One pass over the message headers of the memory-mapped file."""
+    with pa.memory_map(str(shard.path)) as source:
+        messages = ipc.MessageReader.open_stream(source)
+        schema = ipc.read_schema(messages.read_next_message())
+        found: list[tuple[int, int, int]] = []
+        while True:
+            start = source.tell()
+            try:
+                message = messages.read_next_message()
+            except StopIteration:
+                return found
+            if message.type != "record batch":
+                return None
+            found.append((start, source.tell(), ipc.read_record_batch(message, schema).num_rows))
 
 
 def jsonl_parts(shard: Shard, min_bytes: int) -> list[ShardPart]:
