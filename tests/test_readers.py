@@ -149,6 +149,41 @@ def test_truncated_arrow_and_parquet(corpus_files, tmp_path, fmt):
         read_all(path)
 
 
+def _zstd_frames(path: Path, data: bytes, frames: int = 2) -> None:
+    """``data`` zstd-compressed as ``frames`` concatenated frames (as ``zstd`` and many tools write)."""
+    cut = [len(data) * k // frames for k in range(frames + 1)]
+    path.write_bytes(b"".join(pa.compress(data[a:b], codec="zstd", asbytes=True) for a, b in zip(cut[:-1], cut[1:], strict=True)))
+
+
+def test_zstd_jsonl_reads_the_same_records_as_plain(corpus_files, tmp_path):
+    path = tmp_path / "c.data"  # detected by content, not by name
+    _zstd_frames(path, corpus_files["jsonl"].read_bytes())
+    assert sniff(path) == "jsonl.zst"
+    plain = read_all(corpus_files["jsonl"], columns={"url": "meta.url"})
+    zstd = read_all(path, columns={"url": "meta.url"})
+    for name in ("text", "row", "input_id", "url", "crawl_date", "meta_licence"):
+        assert zstd.column(name).equals(plain.column(name)), name
+
+
+def test_zstd_errors_name_the_file_and_what_was_expected(corpus_files, tmp_path):
+    not_json = tmp_path / "table.zst"
+    _zstd_frames(not_json, b"a,b\n1,2\n")
+    with pytest.raises(FormatError, match=r"table\.zst: zstd file does not hold JSON Lines"):
+        sniff(not_json)
+    lines = b"".join(json.dumps({"text": f"document {i} " + "x" * 200}).encode() + b"\n" for i in range(20000))
+    whole = tmp_path / "whole.zst"
+    _zstd_frames(whole, lines, frames=4)
+    truncated = tmp_path / "truncated.zst"
+    truncated.write_bytes(whole.read_bytes()[:-100])
+    assert sniff(truncated) == "jsonl.zst"  # its first frame is whole
+    with pytest.raises(FormatError, match=r"truncated\.zst: cannot read jsonl\.zst after row \d+: .*[Tt]runcated"):
+        read_all(truncated, batch_size=1000)
+    bad_line = tmp_path / "bad.zst"
+    _zstd_frames(bad_line, b'{"text": "a"}\n{"text": "b"\n')
+    with pytest.raises(InputError, match=r"bad\.zst \(row 1\): line 2 is not valid JSON"):
+        read_all(bad_line)
+
+
 def test_missing_text_column_lists_columns(tmp_path):
     path = tmp_path / "notext.parquet"
     pq.write_table(pa.table({"body": ["a"], "meta": [{"x": 1}]}), path)

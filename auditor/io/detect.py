@@ -1,16 +1,19 @@
 """Format detection by content, never by file name, and shard discovery.
 
 A *shard* is one unit of input a source is made of: a Parquet file, an Arrow IPC file or stream, a
-JSON Lines file (plain or gzip), or one split file of a Hugging Face ``datasets`` folder. Shards are the
+JSON Lines file (plain, gzip or zstd), or one split file of a Hugging Face ``datasets`` folder. Shards are the
 unit of work, of resumption and of the ``shard`` column of the manifest.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+import pyarrow as pa
 
 from auditor.errors import FormatError, InputError
 
@@ -19,12 +22,14 @@ ARROW_FILE = "arrow-file"
 ARROW_STREAM = "arrow-stream"
 JSONL = "jsonl"
 JSONL_GZ = "jsonl.gz"
-FORMATS = (PARQUET, ARROW_FILE, ARROW_STREAM, JSONL, JSONL_GZ)
+JSONL_ZST = "jsonl.zst"
+FORMATS = (PARQUET, ARROW_FILE, ARROW_STREAM, JSONL, JSONL_GZ, JSONL_ZST)
 
 _PARQUET_MAGIC = b"PAR1"
 _ARROW_FILE_MAGIC = b"ARROW1"
 _STREAM_CONTINUATION = b"\xff\xff\xff\xff"
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Files a folder may hold that are never data (dataset cards, checksums, markers).
 _IGNORED_NAMES = {"README.md", "dataset_info.json", "state.json", "dataset_dict.json", "_SUCCESS",
                   "_common_metadata", "_metadata", ".DS_Store"}
@@ -92,13 +97,27 @@ def sniff(path: Path) -> str:
         if inner.startswith(b"{") or not inner:
             return JSONL_GZ
         raise FormatError("gzip file does not hold JSON Lines (first byte is not '{')", path=str(path))
+    if head.startswith(_ZSTD_MAGIC):
+        try:
+            with open_zstd(path) as fh:
+                inner = fh.read(64).lstrip()
+        except OSError as exc:
+            raise FormatError(f"corrupt zstd file: {exc}", path=str(path)) from None
+        if inner.startswith(b"{") or not inner:
+            return JSONL_ZST
+        raise FormatError("zstd file does not hold JSON Lines (first byte is not '{')", path=str(path))
     if head.lstrip().startswith(b"{") or head.startswith(b"\xef\xbb\xbf{"):
         return JSONL
     raise FormatError(
         f"unknown format (first bytes {head[:8]!r}); expected Parquet (PAR1), Arrow IPC file (ARROW1), "
-        "Arrow IPC stream (0xFFFFFFFF), JSON Lines ('{') or gzip-compressed JSON Lines",
+        "Arrow IPC stream (0xFFFFFFFF), JSON Lines ('{') or gzip- or zstd-compressed JSON Lines",
         path=str(path),
     )
+
+
+def open_zstd(path: Path) -> io.BufferedReader:
+    """A zstd-compressed file (one or more frames), decompressed as it is read, with pyarrow's codec."""
+    return io.BufferedReader(pa.input_stream(str(path), compression="zstd"), 1 << 20)
 
 
 def _hf_dataset_files(folder: Path) -> list[Path]:

@@ -11,7 +11,7 @@ import gzip
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,7 +20,17 @@ import pyarrow.parquet as pq
 
 from auditor.config import DEFAULT_METADATA_COLUMNS, DEFAULT_TEXT_COLUMNS, METADATA_FIELDS, SourceSpec
 from auditor.errors import ColumnError, FormatError, InputError
-from auditor.io.detect import ARROW_FILE, ARROW_STREAM, JSONL, JSONL_GZ, PARQUET, Shard, ShardPart
+from auditor.io.detect import (
+    ARROW_FILE,
+    ARROW_STREAM,
+    JSONL,
+    JSONL_GZ,
+    JSONL_ZST,
+    PARQUET,
+    Shard,
+    ShardPart,
+    open_zstd,
+)
 from auditor.stages.base import WORK_SCHEMA
 
 # Metadata fields of a work batch, by the name of the work column they fill.
@@ -308,6 +318,15 @@ def _first_present(obj: dict[str, Any], names: tuple[str, ...]) -> tuple[bool, A
     return False, None
 
 
+def _open_jsonl(shard: Shard) -> BinaryIO:
+    """The bytes of a JSON Lines shard, decompressed (gzip, zstd) as they are read."""
+    if shard.format == JSONL_GZ:
+        return gzip.open(shard.path, "rb")  # type: ignore[return-value]
+    if shard.format == JSONL_ZST:
+        return open_zstd(shard.path)
+    return shard.path.open("rb")
+
+
 def read_jsonl_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPart | None = None
                      ) -> Iterator[pa.RecordBatch]:
     """Read JSON Lines with Python's json, so that value types and keys may drift between rows.
@@ -318,7 +337,6 @@ def read_jsonl_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: S
     whose first part has no text field anywhere is refused even if a later part has one).
     """
     where = str(shard.path)
-    opener = gzip.open if shard.format == JSONL_GZ else open
     text_names, meta_names = _candidates(spec)
     buffer: dict[str, list[Any]] = {"text": [], **{f: [] for f in METADATA_FIELDS}}
     offset = part.first_row if part is not None else 0
@@ -328,7 +346,7 @@ def read_jsonl_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: S
     text_seen = False
     keys_seen: set[str] = set()
     try:
-        with opener(shard.path, "rb") as stream:
+        with _open_jsonl(shard) as stream:
             if position:
                 stream.seek(position)
             for line_no, line in enumerate(stream, start=first_line + 1):
@@ -396,7 +414,7 @@ def read_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPa
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if part is not None and shard.format not in (PARQUET, ARROW_FILE, ARROW_STREAM, JSONL):
         raise ValueError(f"only Parquet, Arrow IPC and plain JSON Lines files are read in parts, not {shard.format}")
-    if shard.format in (JSONL, JSONL_GZ):
+    if shard.format in (JSONL, JSONL_GZ, JSONL_ZST):
         return read_jsonl_shard(shard, spec, batch_size, part=part)
     return read_arrow_shard(shard, spec, batch_size, part=part)
 
