@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from auditor import __version__
 from auditor.attributes import AttributeFiles, AttributeSignatures
-from auditor.config import AuditConfig
+from auditor.config import AuditConfig, SourceSpec
 from auditor.dedup import SIGNATURE_COLUMNS, BandedSignatures, write_signatures
 from auditor.engines.local import ProgressFn, ShardResult, ShardTask, merge_parts, readable_parts, run_map
 from auditor.errors import InputError, UsageError
@@ -56,8 +56,9 @@ RULES_DIR = Path(__file__).resolve().parent / "rules"
 # mapped as several tasks of at least this many rows each (runs of whole row groups or batches), so
 # that one large file uses every worker.
 PART_ROWS = 50_000
-# A plain JSON Lines file of at least twice this many bytes is mapped as runs of whole lines of at least
-# this many bytes each (one pass over the file at planning finds the line and record counts before each).
+# A JSON Lines file of at least twice this many bytes (decompressed) is mapped as runs of whole lines of
+# at least this many bytes each (one pass over the file at planning finds the line and record counts
+# before each); a compressed one in at most ``readers.COMPRESSED_MAX_PARTS`` runs.
 PART_BYTES = 64 << 20
 
 
@@ -135,10 +136,18 @@ class ScanResult:
     source_errors: dict[str, list[str]] = field(default_factory=dict)
 
 
-def plan_tasks(config: AuditConfig, skip_bad_files: bool) -> tuple[list[ShardTask], dict[str, list[str]]]:
-    """Shard tasks of every source, sources by name, shards by path; errors per source when skipping."""
+def plan_tasks(config: AuditConfig, skip_bad_files: bool, workers: int | None = None
+               ) -> tuple[list[ShardTask], dict[str, list[str]]]:
+    """Shard tasks of every source, sources by name, shards by path; errors per source when skipping.
+
+    Large files are mapped in parts (``parquet_parts``, ``arrow_parts``, ``jsonl_parts``). Planning the
+    parts of a JSON Lines file reads it once (decompressing it, if compressed), so with ``workers`` a
+    JSON Lines file is split only when it is larger than the input's bytes shared among twice that many
+    workers, where it would hold the others up, and never with one worker; Parquet and Arrow parts come
+    from footers and message headers, and are always planned."""
     tasks: list[ShardTask] = []
     errors: dict[str, list[str]] = {}
+    planned: list[tuple[SourceSpec, Shard]] = []
     for spec in sorted(config.sources, key=lambda s: s.name):
         shards: list[Shard] = []
         for path in spec.paths:
@@ -152,11 +161,24 @@ def plan_tasks(config: AuditConfig, skip_bad_files: bool) -> tuple[list[ShardTas
             if len(spec.paths) > 1:
                 found = [Shard(s.path, f"{path.name}/{s.name}", s.format, s.partition) for s in found]
             shards.extend(found)
-        for shard in sorted(shards, key=lambda s: s.name):
-            parts = parquet_parts(shard, PART_ROWS) or arrow_parts(shard, PART_ROWS) or jsonl_parts(shard, PART_BYTES)
-            for part in parts or [None]:
-                tasks.append(ShardTask(index=len(tasks), source=spec, shard=shard, part=part))
+        planned.extend((spec, shard) for shard in sorted(shards, key=lambda s: s.name))
+    jsonl_floor = 0.0
+    if workers is not None:
+        jsonl_floor = float("inf") if workers <= 1 else sum(_size(s) for _, s in planned) / (2 * workers)
+    for spec, shard in planned:
+        parts = parquet_parts(shard, PART_ROWS) or arrow_parts(shard, PART_ROWS)
+        if not parts and _size(shard) > jsonl_floor:
+            parts = jsonl_parts(shard, PART_BYTES)
+        for part in parts or [None]:
+            tasks.append(ShardTask(index=len(tasks), source=spec, shard=shard, part=part))
     return tasks, errors
+
+
+def _size(shard: Shard) -> int:
+    try:
+        return shard.path.stat().st_size
+    except OSError:
+        return 0  # the map step reports it
 
 
 def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None = None) -> ScanResult:
@@ -171,7 +193,7 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     policy = load_audit_policy(options.policy or config.policy or DEFAULT_POLICY)
     prior = PriorManifests.load(options.against, minhash)
     registry_dirs = tuple(registry_paths(config.registries, config.base_dir, where))
-    tasks, source_errors = plan_tasks(config, skip)
+    tasks, source_errors = plan_tasks(config, skip, options.workers)
     context = StageContext(sources={s.name: s for s in config.sources},
                            params={"lang_backend": config.language_backend,
                                    **({"pii_salt": config.pii_salt} if config.pii_salt else {})},

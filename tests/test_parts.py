@@ -3,6 +3,7 @@ Lines lines): the manifest does not depend on it."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ import auditor.pipeline
 from auditor.config import SourceSpec, config_from_paths
 from auditor.errors import ColumnError, InputError
 from auditor.io.detect import PARQUET, Shard, ShardPart, discover_shards, sniff
-from auditor.io.readers import arrow_parts, parquet_parts, read_shard, stream_batches
+from auditor.io.readers import _open_jsonl, arrow_parts, parquet_parts, read_shard, stream_batches
 from auditor.pipeline import ScanOptions, plan_tasks, scan
 
 
@@ -100,8 +101,9 @@ def test_a_bad_part_makes_the_whole_file_unreadable(tmp_path: Path, monkeypatch:
 
 # ---- JSON Lines files in byte ranges ---------------------------------------------------------------
 
-def _jsonl_corpus(folder: Path, *, bad_line: int | None = None) -> Path:
-    """A JSON Lines file with blank lines, a CRLF line, duplicates across parts and no final newline."""
+def _jsonl_corpus(folder: Path, *, bad_line: int | None = None, fmt: str = "jsonl") -> Path:
+    """A JSON Lines file with blank lines, a CRLF line, duplicates across parts and no final newline
+    (``fmt`` "jsonl.gz" or "jsonl.zst": compressed, as ``big.jsonl.gz`` or ``big.jsonl.zst``)."""
     folder.mkdir(parents=True)
     texts = _texts(300)
     texts[200:204] = [texts[7]] * 4
@@ -113,9 +115,18 @@ def _jsonl_corpus(folder: Path, *, bad_line: int | None = None) -> Path:
     lines[10] += b"\r"
     if bad_line is not None:
         lines[bad_line - 1] = b'{"text": "unterminated'
-    (folder / "big.jsonl").write_bytes(b"\n".join(lines))
+    data = b"\n".join(lines)
+    if fmt == "jsonl.gz":
+        data = gzip.compress(data)
+    elif fmt == "jsonl.zst":  # two frames
+        data = b"".join(pa.compress(half, codec="zstd", asbytes=True) for half in (data[:9000], data[9000:]))
+    (folder / f"big.{fmt}").write_bytes(data)
     (folder / "small.jsonl").write_bytes(json.dumps({"text": "a small file"}).encode() + b"\n")
     return folder
+
+
+def _decompressed_size(path: Path) -> int:
+    return sum(len(line) for line in _open_jsonl(Shard(path, path.name, sniff(path))))
 
 
 def test_jsonl_parts_are_runs_of_whole_lines_numbered_as_in_the_file(tmp_path: Path) -> None:
@@ -138,6 +149,42 @@ def test_jsonl_parts_are_runs_of_whole_lines_numbered_as_in_the_file(tmp_path: P
     assert pieces.select(["text", "row", "record_id"]).equals(whole.select(["text", "row", "record_id"]))
 
 
+@pytest.mark.parametrize("fmt", ["jsonl.gz", "jsonl.zst"])
+def test_compressed_jsonl_parts_are_runs_of_whole_decompressed_lines(tmp_path: Path, fmt: str) -> None:
+    from auditor.io.readers import COMPRESSED_MAX_PARTS, jsonl_parts
+
+    corpus = _jsonl_corpus(tmp_path / "c", fmt=fmt)
+    shard = Shard(corpus / f"big.{fmt}", f"big.{fmt}", sniff(corpus / f"big.{fmt}"))
+    assert shard.format == fmt
+    size = _decompressed_size(shard.path)
+    parts = jsonl_parts(shard, size // 5)
+    assert 4 <= len(parts) <= 6 and parts[0].byte_range[0] == 0 and parts[-1].byte_range[1] == size
+    assert all(a.byte_range[1] == b.byte_range[0] for a, b in zip(parts[:-1], parts[1:], strict=True))
+    # At most COMPRESSED_MAX_PARTS parts, however small the part size asked: larger runs of lines.
+    many = jsonl_parts(shard, size // 40)
+    assert 2 <= len(many) <= COMPRESSED_MAX_PARTS and many[-1].byte_range[1] == size
+    spec = config_from_paths([corpus]).sources[0]
+    whole = pa.Table.from_batches(list(read_shard(shard, spec, 16)))
+    for split in (parts, many):
+        pieces = pa.Table.from_batches([b for p in split for b in read_shard(shard, spec, 16, part=p)])
+        assert pieces.column("row").to_pylist() == list(range(300))
+        assert pieces.select(["text", "row", "record_id", "url"]).equals(whole.select(["text", "row", "record_id", "url"]))
+
+
+@pytest.mark.parametrize("fmt", ["jsonl.gz", "jsonl.zst"])
+def test_split_compressed_jsonl_scan_equals_whole_file_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            fmt: str) -> None:
+    corpus = _jsonl_corpus(tmp_path / "c", fmt=fmt)
+    config = config_from_paths([corpus])
+    scan(config, ScanOptions(out=tmp_path / "whole"))
+    monkeypatch.setattr(auditor.pipeline, "PART_BYTES", _decompressed_size(corpus / f"big.{fmt}") // 3)
+    tasks, _ = plan_tasks(config, skip_bad_files=False)
+    assert [t.part.number if t.part else None for t in tasks] == [0, 1, 2, None]
+    scan(config, ScanOptions(out=tmp_path / "split", workers=2))
+    summaries = _same_manifests(tmp_path / "whole", tmp_path / "split")
+    assert summaries[0]["merkle"] == summaries[1]["merkle"]
+
+
 def test_split_jsonl_scan_equals_whole_file_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = _jsonl_corpus(tmp_path / "c")
     config = config_from_paths([corpus])
@@ -152,14 +199,41 @@ def test_split_jsonl_scan_equals_whole_file_scan(tmp_path: Path, monkeypatch: py
     assert [r.n_records for r in split.shards] == [r.n_records for r in whole.shards] == [300, 1]
 
 
+def test_a_jsonl_file_is_split_only_where_it_would_hold_the_workers_up(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planning a JSON Lines file's parts reads it once: with ``workers``, only a file larger than the
+    input's bytes shared among twice that many workers is split, and none with one worker."""
+    corpus = _jsonl_corpus(tmp_path / "c", fmt="jsonl.gz")
+    for k in range(3):  # three more files, each as large as the first
+        (corpus / f"more-{k}.jsonl.gz").write_bytes((corpus / "big.jsonl.gz").read_bytes())
+    config = config_from_paths([corpus])
+    monkeypatch.setattr(auditor.pipeline, "PART_BYTES", _decompressed_size(corpus / "big.jsonl.gz") // 3)
+
+    def split(workers: int | None) -> list[str]:
+        tasks, _ = plan_tasks(config, skip_bad_files=False, workers=workers)
+        return sorted({t.shard.name for t in tasks if t.part is not None})
+
+    every = ["big.jsonl.gz", "more-0.jsonl.gz", "more-1.jsonl.gz", "more-2.jsonl.gz"]
+    assert split(None) == every  # no worker count: every large file
+    assert split(1) == []
+    assert split(2) == []  # each holds just under 1/4 of the bytes (small.jsonl has the rest): no straggler
+    assert split(3) == every  # each holds more than 1/(2 x 3)
+    (corpus / "huge.jsonl").write_bytes(b'{"text": "padding"}\n' * 40_000)  # 97% of the bytes now
+    assert split(2) == split(3) == ["huge.jsonl"]
+    assert split(100) == sorted(["huge.jsonl", *every])
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "jsonl.gz"])
 def test_a_bad_line_in_a_later_part_names_its_line_in_the_file(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    corpus = _jsonl_corpus(tmp_path / "c", bad_line=290)
+                                                                 monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    corpus = _jsonl_corpus(tmp_path / "c", bad_line=290, fmt=fmt)
     config = config_from_paths([corpus])
     errors = {}
-    for label, part_bytes in (("whole", 1 << 40), ("split", (corpus / "big.jsonl").stat().st_size // 4)):
+    for label, part_bytes in (("whole", 1 << 40), ("split", _decompressed_size(corpus / f"big.{fmt}") // 4)):
         monkeypatch.setattr(auditor.pipeline, "PART_BYTES", part_bytes)
-        result = scan(config, ScanOptions(out=tmp_path / label, on_error="skip-file"))
+        tasks, _ = plan_tasks(config, skip_bad_files=False, workers=2)
+        assert len(tasks) == (2 if label == "whole" else 5)
+        result = scan(config, ScanOptions(out=tmp_path / label, on_error="skip-file", workers=2))
         errors[label] = [r.error for r in result.shards if r.error]
         assert pq.read_table(tmp_path / label / "records.parquet").num_rows == 1  # small.jsonl only
     assert errors["whole"] == errors["split"] and "line 290 is not valid JSON" in errors["split"][0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
@@ -327,6 +328,15 @@ def _open_jsonl(shard: Shard) -> BinaryIO:
     return shard.path.open("rb")
 
 
+def _skip(stream: BinaryIO, count: int) -> None:
+    """Read and drop the first ``count`` bytes of ``stream`` (which cannot seek)."""
+    while count > 0:
+        chunk = stream.read(min(count, 1 << 22))
+        if not chunk:
+            raise EOFError(f"the stream ended {count} bytes before the part's first line")
+        count -= len(chunk)
+
+
 def read_jsonl_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPart | None = None
                      ) -> Iterator[pa.RecordBatch]:
     """Read JSON Lines with Python's json, so that value types and keys may drift between rows.
@@ -347,8 +357,10 @@ def read_jsonl_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: S
     keys_seen: set[str] = set()
     try:
         with _open_jsonl(shard) as stream:
-            if position:
+            if position and shard.format == JSONL:
                 stream.seek(position)
+            elif position:
+                _skip(stream, position)  # a compressed stream: decompressed up to the part, not parsed
             for line_no, line in enumerate(stream, start=first_line + 1):
                 if end is not None:
                     if position >= end:
@@ -383,7 +395,7 @@ def read_jsonl_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: S
                     yield _jsonl_batch(buffer, spec, shard, offset)
                     offset += len(buffer["text"])
                     buffer = {k: [] for k in buffer}
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise FormatError(f"cannot read {shard.format} after row {offset + len(buffer['text'])}: {exc}",
                           path=where) from None
     if not text_seen and read_rows and (part is None or part.number == 0):
@@ -412,8 +424,8 @@ def read_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPa
     JSON Lines file (rows numbered as in the whole file)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if part is not None and shard.format not in (PARQUET, ARROW_FILE, ARROW_STREAM, JSONL):
-        raise ValueError(f"only Parquet, Arrow IPC and plain JSON Lines files are read in parts, not {shard.format}")
+    if part is not None and shard.format not in (PARQUET, ARROW_FILE, ARROW_STREAM, JSONL, JSONL_GZ, JSONL_ZST):
+        raise ValueError(f"only Parquet, Arrow IPC and JSON Lines files are read in parts, not {shard.format}")
     if shard.format in (JSONL, JSONL_GZ, JSONL_ZST):
         return read_jsonl_shard(shard, spec, batch_size, part=part)
     return read_arrow_shard(shard, spec, batch_size, part=part)
@@ -497,19 +509,31 @@ def stream_batches(shard: Shard) -> list[tuple[int, int, int]] | None:
             found.append((start, source.tell(), ipc.read_record_batch(message, schema).num_rows))
 
 
+# Parts of a compressed JSON Lines file (``jsonl_parts``): each decompresses the bytes before it again.
+COMPRESSED_MAX_PARTS = 8
+
+
 def jsonl_parts(shard: Shard, min_bytes: int) -> list[ShardPart]:
-    """Runs of whole lines of a plain JSON Lines file of at least ``min_bytes`` bytes each (the last may
-    have fewer), each with the number of records (non-blank lines) and of lines before it, or [] when
-    the file is one part. One pass over the file's lines, read as the reader reads them."""
-    if shard.format != JSONL:
+    """Runs of whole lines of a JSON Lines file of at least ``min_bytes`` bytes each (the last may have
+    fewer), each with the number of records (non-blank lines) and of lines before it, or [] when the
+    file is one part. One pass over the file's lines, read as the reader reads them.
+
+    A compressed file (gzip, zstd) is decompressed once for this, and its parts' byte ranges are in
+    decompressed bytes: a part decompresses the file from its start and drops the bytes before its first
+    line (gzip: ~280 MB/s on one core, against ~7 MB/s for mapping them), so such a file has at most
+    ``COMPRESSED_MAX_PARTS`` parts, larger ones when it is large, which bounds that extra work (with 8
+    parts, about 3.5 times the file decompressed again: ~9% more CPU for gzip)."""
+    if shard.format not in (JSONL, JSONL_GZ, JSONL_ZST):
         return []
+    compressed = shard.format != JSONL
     try:
-        if shard.path.stat().st_size < 2 * min_bytes:
+        # A compressed file this small would have to compress more than 32x to hold two parts.
+        if shard.path.stat().st_size < (min_bytes // 16 if compressed else 2 * min_bytes):
             return []
         starts: list[tuple[int, int, int]] = [(0, 0, 0)]  # (byte, lines before, records before)
         position = lines = rows = 0
         target = min_bytes
-        with shard.path.open("rb") as stream:
+        with _open_jsonl(shard) as stream:
             for line in stream:
                 if position >= target:
                     starts.append((position, lines, rows))
@@ -518,9 +542,11 @@ def jsonl_parts(shard: Shard, min_bytes: int) -> list[ShardPart]:
                 lines += 1
                 if line.strip():
                     rows += 1
-    except OSError:
+    except (OSError, EOFError, zlib.error):
         return []  # the map step reports it
-    if len(starts) < 2:
+    if compressed and len(starts) > COMPRESSED_MAX_PARTS:
+        starts = starts[:: -(-len(starts) // COMPRESSED_MAX_PARTS)]
+    if len(starts) < 2 or position < 2 * min_bytes:
         return []
     ends = [s[0] for s in starts[1:]] + [position]
     return [ShardPart(k, len(starts), (0, 0), first_row, byte_range=(begin, stop), first_line=first_line)
