@@ -234,7 +234,7 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     else:
         write_signatures_first(out, files.concat(SIGNATURE_COLUMNS), minhash)
         banded = BandedSignatures.of_column(pa.array([], pa.list_(pa.uint32(), minhash.num_perm)), minhash)
-    fetcher = ShardTextFetcher(files, tasks, batch_size) if minhash.verify else None
+    fetcher = ShardTextFetcher(files, tasks, batch_size, workers=options.workers) if minhash.verify else None
     try:
         clustered, dedup_summary = deduplicate(records, banded, minhash, survivor_order=policy.survivor_order,
                                                prior=prior, fetch_texts=fetcher)

@@ -16,7 +16,9 @@ Input: one row per record with ``record_id``, ``norm_sha256`` and ``minhash`` (s
    signatures (empty text) take no part. With ``fetch_texts`` (and ``verify``), a pair whose estimate
    lies within ``params.exact_band_used()`` of the threshold (3 standard deviations of the estimate
    by default) is decided by the exact Jaccard of the two shingle sets instead: the texts are fetched
-   again (each row once, in batches of at most ``FETCH_BATCH`` rows, ascending), checked against
+   again (each row once, in batches of at most ``FETCH_BATCH`` rows, ascending; a ``fetch_texts``
+   with an ``announce(rows)`` method is first told every row it will be asked for, so that it may read
+   ahead, as ``auditor.textfetch.ShardTextFetcher`` does in worker processes), checked against
    their ``norm_sha256``, and reduced at once to sorted 64-bit shingle hashes
    (``shingle_hash_sets``), so memory holds one batch of text and 8 bytes per distinct shingle of
    the fetched rows. Pairs with a record of an earlier manifest, or a text fetched as None, keep the

@@ -119,6 +119,9 @@ def _fetch_shingle_sets(
     sizes = np.zeros(len(rows), dtype=np.int64)
     available = np.zeros(len(rows), dtype=bool)
     all_digests, all_ids = expected(rows)  # once: a source reads its files once for every row
+    announce = getattr(fetch_texts, "announce", None)
+    if announce is not None:
+        announce(rows.copy())  # every row it will be asked for, in order: it may read ahead
     for start in range(0, len(rows), FETCH_BATCH):
         batch = rows[start : start + FETCH_BATCH]
         got = fetch_texts(batch.copy())
