@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from auditor.dedup import RecordSource, TableRecords
 from auditor.engines.local import ShardTask
+from auditor.errors import UsageError
 from auditor.io.readers import read_shard
 from auditor.stages.normalise import normalise_array
 
@@ -40,6 +41,7 @@ class ShardTextFetcher:
         self._key: tuple[str, str] | None = None
         self._open: tuple[Iterator[pa.RecordBatch], list] | None = None
         self._ahead: _ReadAhead | None = None
+        self._announced, self._served = np.empty(0, np.int64), 0
 
     def announce(self, rows: np.ndarray) -> None:
         """Every row that will be requested, in request order (ascending): with ``workers`` > 1 they are
@@ -67,6 +69,7 @@ class ShardTextFetcher:
         order = [(job_of[t], place) if t >= 0 else (-1, 0) for t, place in placed]
         jobs = [(self.task_list[t], self.batch_size, wanted[t]) for t in sorted(wanted)]
         self._ahead = _ReadAhead(jobs, order, self.workers)
+        self._announced, self._served = np.asarray(rows, dtype=np.int64).copy(), 0
 
     def _batches(self, key: tuple[str, str], row: int) -> tuple[Iterator[pa.RecordBatch], list]:
         state = self._open[1] if self._open is not None else None
@@ -101,6 +104,10 @@ class ShardTextFetcher:
 
     def __call__(self, rows: np.ndarray) -> list[str | None]:
         if self._ahead is not None:
+            rows = np.asarray(rows, dtype=np.int64)
+            if not np.array_equal(rows, self._announced[self._served : self._served + len(rows)]):
+                raise UsageError("ShardTextFetcher: requests must follow the announced rows, in order")
+            self._served += len(rows)
             return self._ahead.take(len(rows))
         located = self.records.gather(np.asarray(rows, dtype=np.int64), ["source", "shard", "row"])
         raw: list[str | None] = []

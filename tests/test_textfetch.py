@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from auditor.config import config_from_paths
+from auditor.errors import UsageError
 from auditor.pipeline import plan_tasks
 from auditor.stages.normalise import normalise_text
 from auditor.textfetch import ShardTextFetcher
@@ -88,4 +90,9 @@ def test_read_ahead_in_workers_gives_the_serial_texts(tmp_path: Path, monkeypatc
     ahead = ShardTextFetcher(records, tasks, batch_size=16, workers=2)
     ahead.announce(np.arange(130))
     assert ahead(np.arange(130)) == [None if t is None else normalise_text(t) for t in flat]
+    ahead.close()
+    ahead = ShardTextFetcher(records, tasks, batch_size=16, workers=2)
+    ahead.announce(np.array([3, 5, 7]))
+    with pytest.raises(UsageError, match="follow the announced rows"):
+        ahead(np.array([3, 7]))
     ahead.close()
