@@ -24,6 +24,7 @@ from auditor.dedup import SIGNATURE_COLUMNS, BandedSignatures, write_signatures
 from auditor.engines.local import ProgressFn, ShardResult, ShardTask, merge_parts, readable_parts, run_map
 from auditor.errors import InputError, UsageError
 from auditor.io.detect import Shard, discover_shards
+from auditor.io.plans import JsonlPlans
 from auditor.io.readers import arrow_parts, jsonl_parts, parquet_parts
 from auditor.manifest.writer import SUMMARY, Manifest, ManifestWriter, shards_table, source_facts
 from auditor.policy import DEFAULT_POLICY
@@ -136,15 +137,16 @@ class ScanResult:
     source_errors: dict[str, list[str]] = field(default_factory=dict)
 
 
-def plan_tasks(config: AuditConfig, skip_bad_files: bool, workers: int | None = None
-               ) -> tuple[list[ShardTask], dict[str, list[str]]]:
+def plan_tasks(config: AuditConfig, skip_bad_files: bool, workers: int | None = None,
+               jsonl_plans: JsonlPlans | None = None) -> tuple[list[ShardTask], dict[str, list[str]]]:
     """Shard tasks of every source, sources by name, shards by path; errors per source when skipping.
 
     Large files are mapped in parts (``parquet_parts``, ``arrow_parts``, ``jsonl_parts``). Planning the
     parts of a JSON Lines file reads it once (decompressing it, if compressed), so with ``workers`` a
     JSON Lines file is split only when it is larger than the input's bytes shared among twice that many
     workers, where it would hold the others up, and never with one worker; Parquet and Arrow parts come
-    from footers and message headers, and are always planned."""
+    from footers and message headers, and are always planned. ``jsonl_plans``: JSON Lines parts planned
+    by earlier runs, reused for unchanged files (and the ones planned now are added to it)."""
     tasks: list[ShardTask] = []
     errors: dict[str, list[str]] = {}
     planned: list[tuple[SourceSpec, Shard]] = []
@@ -168,7 +170,7 @@ def plan_tasks(config: AuditConfig, skip_bad_files: bool, workers: int | None = 
     for spec, shard in planned:
         parts = parquet_parts(shard, PART_ROWS) or arrow_parts(shard, PART_ROWS)
         if not parts and _size(shard) > jsonl_floor:
-            parts = jsonl_parts(shard, PART_BYTES)
+            parts = jsonl_plans.parts(shard, PART_BYTES) if jsonl_plans is not None else jsonl_parts(shard, PART_BYTES)
         for part in parts or [None]:
             tasks.append(ShardTask(index=len(tasks), source=spec, shard=shard, part=part))
     return tasks, errors
@@ -193,15 +195,17 @@ def scan(config: AuditConfig, options: ScanOptions, progress: ProgressFn | None 
     policy = load_audit_policy(options.policy or config.policy or DEFAULT_POLICY)
     prior = PriorManifests.load(options.against, minhash)
     registry_dirs = tuple(registry_paths(config.registries, config.base_dir, where))
-    tasks, source_errors = plan_tasks(config, skip, options.workers)
+    run_dir = options.run_dir or options.out / ".run"
+    previous = [_run_dir_of(p) for p in options.previous_runs]
+    plans = JsonlPlans.load([run_dir, *previous])
+    tasks, source_errors = plan_tasks(config, skip, options.workers, plans)
+    plans.save(run_dir)
     context = StageContext(sources={s.name: s for s in config.sources},
                            params={"lang_backend": config.language_backend,
                                    **({"pii_salt": config.pii_salt} if config.pii_salt else {})},
                            as_of=config.as_of or dt.date.today())
     builder = StageBuilder(context, minhash=minhash, registry_dirs=registry_dirs)
     builder.check()
-    run_dir = options.run_dir or options.out / ".run"
-    previous = [_run_dir_of(p) for p in options.previous_runs]
     rules = rules_digest(registry_dirs)  # hashes every rule and registry file: once per scan
     common = {"run_dir": run_dir, "fingerprint": builder.fingerprint(rules), "batch_size": batch_size,
               "skip_bad_files": skip, "previous_runs": previous, "progress": progress}

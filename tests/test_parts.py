@@ -199,6 +199,42 @@ def test_split_jsonl_scan_equals_whole_file_scan(tmp_path: Path, monkeypatch: py
     assert [r.n_records for r in split.shards] == [r.n_records for r in whole.shards] == [300, 1]
 
 
+def test_planned_jsonl_parts_are_reused_for_unchanged_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-run, and an incremental run, over an unchanged compressed file do not decompress it again
+    to plan its parts; a file whose modification time changed is planned again."""
+    import os
+
+    import auditor.io.plans
+
+    corpus = _jsonl_corpus(tmp_path / "c", fmt="jsonl.gz")
+    big = corpus / "big.jsonl.gz"
+    config = config_from_paths([corpus])
+    monkeypatch.setattr(auditor.pipeline, "PART_BYTES", _decompressed_size(big) // 3)
+    scan(config, ScanOptions(out=tmp_path / "m", workers=2))
+    kept = json.loads((tmp_path / "m" / ".run" / "jsonl-parts.json").read_text(encoding="utf-8"))["files"]
+    assert [(Path(k).name, len(v["parts"])) for k, v in kept.items()] == [("big.jsonl.gz", 3)]
+    planned = auditor.io.plans.jsonl_parts
+
+    def refuse(shard: Shard, min_bytes: int) -> list[ShardPart]:
+        raise AssertionError(f"{shard.name} planned again")
+
+    monkeypatch.setattr(auditor.io.plans, "jsonl_parts", refuse)
+    again = scan(config, ScanOptions(out=tmp_path / "m", workers=2))
+    assert all(r.reused for r in again.shards)
+    scan(config, ScanOptions(out=tmp_path / "n", workers=2, previous_runs=(tmp_path / "m",)))
+    _same_manifests(tmp_path / "m", tmp_path / "n")
+    stat = big.stat()
+    os.utime(big, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(AssertionError, match="big.jsonl.gz planned again"):
+        plan_tasks(config, skip_bad_files=False, workers=2, jsonl_plans=auditor.io.plans.JsonlPlans.load(
+            [tmp_path / "m" / ".run"]))
+    monkeypatch.setattr(auditor.io.plans, "jsonl_parts", planned)
+    (tmp_path / "m" / ".run" / "jsonl-parts.json").write_text("{not json", encoding="utf-8")  # damaged: ignored
+    tasks, _ = plan_tasks(config, skip_bad_files=False, workers=2, jsonl_plans=auditor.io.plans.JsonlPlans.load(
+        [tmp_path / "m" / ".run"]))
+    assert [t.part.number for t in tasks if t.part] == [0, 1, 2]
+
+
 def test_a_jsonl_file_is_split_only_where_it_would_hold_the_workers_up(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Planning a JSON Lines file's parts reads it once: with ``workers``, only a file larger than the
