@@ -24,8 +24,7 @@ from auditor.dedup import SIGNATURE_COLUMNS, BandedSignatures, write_signatures
 from auditor.engines.local import ProgressFn, ShardResult, ShardTask, merge_parts, readable_parts, run_map
 from auditor.errors import InputError, UsageError
 from auditor.io.detect import Shard, discover_shards
-from auditor.io.plans import JsonlPlans
-from auditor.io.readers import arrow_parts, jsonl_parts, parquet_parts
+from auditor.io.parts import JsonlPlans, arrow_parts, jsonl_parts, parquet_parts
 from auditor.manifest.writer import SUMMARY, Manifest, ManifestWriter, shards_table, source_facts
 from auditor.policy import DEFAULT_POLICY
 from auditor.reduce import (
@@ -59,7 +58,7 @@ RULES_DIR = Path(__file__).resolve().parent / "rules"
 PART_ROWS = 50_000
 # A JSON Lines file of at least twice this many bytes (decompressed) is mapped as runs of whole lines of
 # at least this many bytes each (one pass over the file at planning finds the line and record counts
-# before each); a compressed one in at most ``readers.COMPRESSED_MAX_PARTS`` runs.
+# before each); a compressed one in at most ``parts.COMPRESSED_MAX_PARTS`` runs.
 PART_BYTES = 64 << 20
 
 

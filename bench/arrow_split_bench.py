@@ -34,7 +34,7 @@ from scale_bench import generate  # noqa: E402
 import auditor.pipeline as pipeline  # noqa: E402
 from auditor.config import config_from_paths  # noqa: E402
 from auditor.io.detect import ARROW_FILE, ARROW_STREAM, Shard  # noqa: E402
-from auditor.io.readers import arrow_parts  # noqa: E402
+from auditor.io.parts import arrow_parts  # noqa: E402
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from scale_bench import generate  # noqa: E402
 import auditor.pipeline as pipeline  # noqa: E402
 from auditor.config import config_from_paths  # noqa: E402
 from auditor.io.detect import Shard, sniff  # noqa: E402
-from auditor.io.readers import jsonl_parts  # noqa: E402
+from auditor.io.parts import jsonl_parts  # noqa: E402
 
 
 def main() -> None:

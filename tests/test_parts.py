@@ -19,7 +19,8 @@ import auditor.pipeline
 from auditor.config import SourceSpec, config_from_paths
 from auditor.errors import ColumnError, InputError
 from auditor.io.detect import PARQUET, Shard, ShardPart, discover_shards, sniff
-from auditor.io.readers import _open_jsonl, arrow_parts, parquet_parts, read_shard, stream_batches
+from auditor.io.parts import arrow_parts, parquet_parts, stream_batches
+from auditor.io.readers import open_jsonl, read_shard
 from auditor.pipeline import ScanOptions, plan_tasks, scan
 
 
@@ -126,12 +127,12 @@ def _jsonl_corpus(folder: Path, *, bad_line: int | None = None, fmt: str = "json
 
 
 def _decompressed_size(path: Path) -> int:
-    return sum(len(line) for line in _open_jsonl(Shard(path, path.name, sniff(path))))
+    return sum(len(line) for line in open_jsonl(Shard(path, path.name, sniff(path))))
 
 
 def test_jsonl_parts_are_runs_of_whole_lines_numbered_as_in_the_file(tmp_path: Path) -> None:
     from auditor.io.detect import JSONL
-    from auditor.io.readers import jsonl_parts
+    from auditor.io.parts import jsonl_parts
 
     corpus = _jsonl_corpus(tmp_path / "c")
     shard = Shard(corpus / "big.jsonl", "big.jsonl", JSONL)
@@ -151,7 +152,7 @@ def test_jsonl_parts_are_runs_of_whole_lines_numbered_as_in_the_file(tmp_path: P
 
 @pytest.mark.parametrize("fmt", ["jsonl.gz", "jsonl.zst"])
 def test_compressed_jsonl_parts_are_runs_of_whole_decompressed_lines(tmp_path: Path, fmt: str) -> None:
-    from auditor.io.readers import COMPRESSED_MAX_PARTS, jsonl_parts
+    from auditor.io.parts import COMPRESSED_MAX_PARTS, jsonl_parts
 
     corpus = _jsonl_corpus(tmp_path / "c", fmt=fmt)
     shard = Shard(corpus / f"big.{fmt}", f"big.{fmt}", sniff(corpus / f"big.{fmt}"))
@@ -204,7 +205,7 @@ def test_planned_jsonl_parts_are_reused_for_unchanged_files(tmp_path: Path, monk
     to plan its parts; a file whose modification time changed is planned again."""
     import os
 
-    import auditor.io.plans
+    import auditor.io.parts
 
     corpus = _jsonl_corpus(tmp_path / "c", fmt="jsonl.gz")
     big = corpus / "big.jsonl.gz"
@@ -213,12 +214,12 @@ def test_planned_jsonl_parts_are_reused_for_unchanged_files(tmp_path: Path, monk
     scan(config, ScanOptions(out=tmp_path / "m", workers=2))
     kept = json.loads((tmp_path / "m" / ".run" / "jsonl-parts.json").read_text(encoding="utf-8"))["files"]
     assert [(Path(k).name, len(v["parts"])) for k, v in kept.items()] == [("big.jsonl.gz", 3)]
-    planned = auditor.io.plans.jsonl_parts
+    planned = auditor.io.parts.jsonl_parts
 
     def refuse(shard: Shard, min_bytes: int) -> list[ShardPart]:
         raise AssertionError(f"{shard.name} planned again")
 
-    monkeypatch.setattr(auditor.io.plans, "jsonl_parts", refuse)
+    monkeypatch.setattr(auditor.io.parts, "jsonl_parts", refuse)
     again = scan(config, ScanOptions(out=tmp_path / "m", workers=2))
     assert all(r.reused for r in again.shards)
     scan(config, ScanOptions(out=tmp_path / "n", workers=2, previous_runs=(tmp_path / "m",)))
@@ -226,11 +227,11 @@ def test_planned_jsonl_parts_are_reused_for_unchanged_files(tmp_path: Path, monk
     stat = big.stat()
     os.utime(big, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     with pytest.raises(AssertionError, match="big.jsonl.gz planned again"):
-        plan_tasks(config, skip_bad_files=False, workers=2, jsonl_plans=auditor.io.plans.JsonlPlans.load(
+        plan_tasks(config, skip_bad_files=False, workers=2, jsonl_plans=auditor.io.parts.JsonlPlans.load(
             [tmp_path / "m" / ".run"]))
-    monkeypatch.setattr(auditor.io.plans, "jsonl_parts", planned)
+    monkeypatch.setattr(auditor.io.parts, "jsonl_parts", planned)
     (tmp_path / "m" / ".run" / "jsonl-parts.json").write_text("{not json", encoding="utf-8")  # damaged: ignored
-    tasks, _ = plan_tasks(config, skip_bad_files=False, workers=2, jsonl_plans=auditor.io.plans.JsonlPlans.load(
+    tasks, _ = plan_tasks(config, skip_bad_files=False, workers=2, jsonl_plans=auditor.io.parts.JsonlPlans.load(
         [tmp_path / "m" / ".run"]))
     assert [t.part.number for t in tasks if t.part] == [0, 1, 2]
 

@@ -11,7 +11,7 @@ import gzip
 import json
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -223,7 +223,7 @@ def _arrow_batches(
 
 
 def _stream_part(shard: Shard, part: ShardPart) -> tuple[pa.Schema, Callable[[list[str]], Iterator[pa.RecordBatch]]]:
-    """An Arrow IPC stream's schema and the record batches of ``part`` (``stream_batches``: its bytes
+    """An Arrow IPC stream's schema and the record batches of ``part`` (``parts.stream_batches``: its bytes
     start at a batch message), read from the memory-mapped file without reading the batches before it."""
     source = pa.memory_map(str(shard.path))
     schema = ipc.read_schema(ipc.MessageReader.open_stream(source).read_next_message())
@@ -319,7 +319,7 @@ def _first_present(obj: dict[str, Any], names: tuple[str, ...]) -> tuple[bool, A
     return False, None
 
 
-def _open_jsonl(shard: Shard) -> BinaryIO:
+def open_jsonl(shard: Shard) -> BinaryIO:
     """The bytes of a JSON Lines shard, decompressed (gzip, zstd) as they are read."""
     if shard.format == JSONL_GZ:
         return gzip.open(shard.path, "rb")  # type: ignore[return-value]
@@ -342,7 +342,7 @@ def read_jsonl_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: S
     """Read JSON Lines with Python's json, so that value types and keys may drift between rows.
 
     Columns are looked up per line: a line without the text field is a record with null text; a file in
-    which no line has a text field is a column error. With ``part`` (``jsonl_parts``), only its lines,
+    which no line has a text field is a column error. With ``part`` (``parts.jsonl_parts``), only its lines,
     numbered as in the whole file; the column error is then raised by the first part alone (a file
     whose first part has no text field anywhere is refused even if a later part has one).
     """
@@ -356,7 +356,7 @@ def read_jsonl_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: S
     text_seen = False
     keys_seen: set[str] = set()
     try:
-        with _open_jsonl(shard) as stream:
+        with open_jsonl(shard) as stream:
             if position and shard.format == JSONL:
                 stream.seek(position)
             elif position:
@@ -429,125 +429,3 @@ def read_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPa
     if shard.format in (JSONL, JSONL_GZ, JSONL_ZST):
         return read_jsonl_shard(shard, spec, batch_size, part=part)
     return read_arrow_shard(shard, spec, batch_size, part=part)
-
-
-def _runs(sizes: list[int], min_rows: int) -> list[ShardPart]:
-    """Runs of consecutive units (row groups, record batches) of ``sizes`` rows with at least
-    ``min_rows`` rows each (the last may have fewer; trailing empty units join it, so that the runs
-    cover every unit), or [] when there is only one run."""
-    runs: list[tuple[int, int, int]] = []  # (first unit, end unit, first row)
-    start_unit, start_row, rows, row = 0, 0, 0, 0
-    for unit, size in enumerate(sizes):
-        rows += size
-        row += size
-        if rows >= min_rows:
-            runs.append((start_unit, unit + 1, start_row))
-            start_unit, start_row, rows = unit + 1, row, 0
-    if rows or (start_unit < len(sizes) and not runs):
-        runs.append((start_unit, len(sizes), start_row))
-    elif start_unit < len(sizes):
-        runs[-1] = (runs[-1][0], len(sizes), runs[-1][2])
-    if len(runs) < 2:
-        return []
-    return [ShardPart(k, len(runs), (a, b), first) for k, (a, b, first) in enumerate(runs)]
-
-
-def parquet_parts(shard: Shard, min_rows: int) -> list[ShardPart]:
-    """Runs of consecutive row groups of a Parquet file with at least ``min_rows`` rows each (the last
-    may have fewer), or [] when the file is one part (or its footer cannot be read: the map step
-    reports that)."""
-    if shard.format != PARQUET:
-        return []
-    try:
-        metadata = pq.ParquetFile(shard.path).metadata
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError):
-        return []
-    return _runs([metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)], min_rows)
-
-
-def arrow_parts(shard: Shard, min_rows: int) -> list[ShardPart]:
-    """Runs of consecutive record batches of an Arrow IPC file or stream with at least ``min_rows`` rows
-    each (the last may have fewer), in ``ShardPart.row_groups``, or [] when the file is one part (or
-    cannot be read: the map step reports that). A stream's parts also hold the bytes of their batch
-    messages (``byte_range``, from ``stream_batches``): a part is read from there, not from the start.
-
-    Counting rows maps each batch without reading its data, but a compressed file is decompressed once
-    to count them."""
-    try:
-        if shard.format == ARROW_FILE:
-            with pa.memory_map(str(shard.path)) as source:
-                reader = ipc.open_file(source)
-                sizes = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
-            return _runs(sizes, min_rows)
-        if shard.format == ARROW_STREAM:
-            found = stream_batches(shard)
-            if found is None:
-                return []
-            runs = _runs([rows for _, _, rows in found], min_rows)
-            return [replace(p, byte_range=(found[p.row_groups[0]][0], found[p.row_groups[1] - 1][1])) for p in runs]
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError):
-        return []
-    return []
-
-
-def stream_batches(shard: Shard) -> list[tuple[int, int, int]] | None:
-    """(first byte, end byte, rows) of each record batch message of an Arrow IPC stream, in order, or
-    None when the stream holds dictionary batches (a later batch may need an earlier dictionary, so such
-    a stream is read whole). One pass over the message headers of the memory-mapped file."""
-    with pa.memory_map(str(shard.path)) as source:
-        messages = ipc.MessageReader.open_stream(source)
-        schema = ipc.read_schema(messages.read_next_message())
-        found: list[tuple[int, int, int]] = []
-        while True:
-            start = source.tell()
-            try:
-                message = messages.read_next_message()
-            except StopIteration:
-                return found
-            if message.type != "record batch":
-                return None
-            found.append((start, source.tell(), ipc.read_record_batch(message, schema).num_rows))
-
-
-# Parts of a compressed JSON Lines file (``jsonl_parts``): each decompresses the bytes before it again.
-COMPRESSED_MAX_PARTS = 8
-
-
-def jsonl_parts(shard: Shard, min_bytes: int) -> list[ShardPart]:
-    """Runs of whole lines of a JSON Lines file of at least ``min_bytes`` bytes each (the last may have
-    fewer), each with the number of records (non-blank lines) and of lines before it, or [] when the
-    file is one part. One pass over the file's lines, read as the reader reads them.
-
-    A compressed file (gzip, zstd) is decompressed once for this, and its parts' byte ranges are in
-    decompressed bytes: a part decompresses the file from its start and drops the bytes before its first
-    line (gzip: ~280 MB/s on one core, against ~7 MB/s for mapping them), so such a file has at most
-    ``COMPRESSED_MAX_PARTS`` parts, larger ones when it is large, which bounds that extra work (with 8
-    parts, about 3.5 times the file decompressed again: ~9% more CPU for gzip)."""
-    if shard.format not in (JSONL, JSONL_GZ, JSONL_ZST):
-        return []
-    compressed = shard.format != JSONL
-    try:
-        # A compressed file this small would have to compress more than 32x to hold two parts.
-        if shard.path.stat().st_size < (min_bytes // 16 if compressed else 2 * min_bytes):
-            return []
-        starts: list[tuple[int, int, int]] = [(0, 0, 0)]  # (byte, lines before, records before)
-        position = lines = rows = 0
-        target = min_bytes
-        with _open_jsonl(shard) as stream:
-            for line in stream:
-                if position >= target:
-                    starts.append((position, lines, rows))
-                    target = position + min_bytes
-                position += len(line)
-                lines += 1
-                if line.strip():
-                    rows += 1
-    except (OSError, EOFError, zlib.error):
-        return []  # the map step reports it
-    if compressed and len(starts) > COMPRESSED_MAX_PARTS:
-        starts = starts[:: -(-len(starts) // COMPRESSED_MAX_PARTS)]
-    if len(starts) < 2 or position < 2 * min_bytes:
-        return []
-    ends = [s[0] for s in starts[1:]] + [position]
-    return [ShardPart(k, len(starts), (0, 0), first_row, byte_range=(begin, stop), first_line=first_line)
-            for k, ((begin, first_line, first_row), stop) in enumerate(zip(starts, ends, strict=True))]
