@@ -10,8 +10,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 
@@ -89,23 +92,9 @@ def sniff(path: Path) -> str:
     if head.startswith(_STREAM_CONTINUATION):
         return ARROW_STREAM
     if head.startswith(_GZIP_MAGIC):
-        try:
-            with gzip.open(path, "rb") as fh:
-                inner = fh.read(64).lstrip()
-        except (OSError, EOFError) as exc:
-            raise FormatError(f"corrupt gzip file: {exc}", path=str(path)) from None
-        if inner.startswith(b"{") or not inner:
-            return JSONL_GZ
-        raise FormatError("gzip file does not hold JSON Lines (first byte is not '{')", path=str(path))
+        return _compressed_jsonl(path, "gzip", lambda: gzip.open(path, "rb"), JSONL_GZ)
     if head.startswith(_ZSTD_MAGIC):
-        try:
-            with open_zstd(path) as fh:
-                inner = fh.read(64).lstrip()
-        except OSError as exc:
-            raise FormatError(f"corrupt zstd file: {exc}", path=str(path)) from None
-        if inner.startswith(b"{") or not inner:
-            return JSONL_ZST
-        raise FormatError("zstd file does not hold JSON Lines (first byte is not '{')", path=str(path))
+        return _compressed_jsonl(path, "zstd", lambda: open_zstd(path), JSONL_ZST)
     if head.lstrip().startswith(b"{") or head.startswith(b"\xef\xbb\xbf{"):
         return JSONL
     raise FormatError(
@@ -113,6 +102,18 @@ def sniff(path: Path) -> str:
         "Arrow IPC stream (0xFFFFFFFF), JSON Lines ('{') or gzip- or zstd-compressed JSON Lines",
         path=str(path),
     )
+
+
+def _compressed_jsonl(path: Path, codec: str, opener: Callable[[], BinaryIO], fmt: str) -> str:
+    """``fmt`` when the decompressed file starts like JSON Lines (or is empty), else a FormatError."""
+    try:
+        with opener() as fh:
+            inner = fh.read(64).lstrip()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FormatError(f"corrupt {codec} file: {exc}", path=str(path)) from None
+    if inner.startswith(b"{") or not inner:
+        return fmt
+    raise FormatError(f"{codec} file does not hold JSON Lines (first byte is not '{{')", path=str(path))
 
 
 def open_zstd(path: Path) -> io.BufferedReader:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +191,7 @@ class JsonlPlans:
             except (KeyError, TypeError, ValueError):
                 pass  # a damaged entry: plan again
         parts = jsonl_parts(shard, min_bytes)
-        self.files[key] = {**facts, "parts": [_entry(p) for p in parts]}
+        self.files[key] = {**facts, "parts": [asdict(p) for p in parts]}
         self.changed = True
         return parts
 
@@ -203,14 +203,6 @@ class JsonlPlans:
             self.changed = False
 
 
-def _entry(part: ShardPart) -> dict[str, Any]:
-    return {"number": part.number, "count": part.count, "row_groups": list(part.row_groups),
-            "first_row": part.first_row, "byte_range": None if part.byte_range is None else list(part.byte_range),
-            "first_line": part.first_line}
-
-
 def _part(entry: dict[str, Any]) -> ShardPart:
-    byte_range = entry["byte_range"]
-    return ShardPart(int(entry["number"]), int(entry["count"]), (int(entry["row_groups"][0]), int(entry["row_groups"][1])),
-                     int(entry["first_row"]), None if byte_range is None else (int(byte_range[0]), int(byte_range[1])),
-                     int(entry["first_line"]))
+    """A ``ShardPart`` from its kept form (``dataclasses.asdict``; JSON makes its tuples lists)."""
+    return ShardPart(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()})

@@ -424,8 +424,6 @@ def read_shard(shard: Shard, spec: SourceSpec, batch_size: int, *, part: ShardPa
     JSON Lines file (rows numbered as in the whole file)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if part is not None and shard.format not in (PARQUET, ARROW_FILE, ARROW_STREAM, JSONL, JSONL_GZ, JSONL_ZST):
-        raise ValueError(f"only Parquet, Arrow IPC and JSON Lines files are read in parts, not {shard.format}")
     if shard.format in (JSONL, JSONL_GZ, JSONL_ZST):
         return read_jsonl_shard(shard, spec, batch_size, part=part)
     return read_arrow_shard(shard, spec, batch_size, part=part)
